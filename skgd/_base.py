@@ -1,0 +1,371 @@
+"""Shared estimator logic: parameters, validation and orchestration.
+
+Estimators stay thin: they check input, encode targets and hand one call
+per ``fit`` to the Cython epoch loop (``_core._epoch.run_epochs``). Nothing
+per batch happens here.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from . import _engine
+from ._core._epoch import run_epochs
+
+VALIDATE_X = {"accept_sparse": "csr", "dtype": [np.float64, np.float32], "order": "C"}
+
+COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4
+        L2 strength of the objective (SPEC section 2).
+    fit_intercept : bool, default=True
+        Fit the (unpenalised) intercept b.
+    solver : {"sgd", "adagrad", "rmsprop", "adam"}, default="sgd"
+        Update rule.
+    momentum : float, default=0.0
+        Heavy-ball momentum of ``solver="sgd"`` (PyTorch's convention).
+    nesterov : bool, default=False
+        Nesterov momentum (needs ``momentum > 0``).
+    beta1, beta2 : float, default=0.9, 0.999
+        Adam's decay rates of the first and second moments.
+    rho : float, default=0.9
+        RMSprop's decay rate.
+    eps : float, default=1e-8
+        Denominator constant of Adagrad, RMSprop and Adam.
+    learning_rate : str, default="adaptive"
+        Schedule: "constant", "invscaling", "inverse_time", "exponential",
+        "step", "linear", "cosine", "optimal" or "adaptive" (divide the
+        step by 5 when the objective stops improving).
+    eta0 : float or "auto", default="auto"
+        First step size. "auto" is 1/L for ``sgd`` (L the smoothness
+        constant of the loss on the rows of positive weight) and 0.1
+        (adagrad) or 0.01 (rmsprop, adam) for the adaptive rules.
+    power_t : float, default=0.5
+        Exponent of "invscaling".
+    decay : float, default=1e-3
+        Rate of "inverse_time" and "exponential" (per update).
+    gamma : float, default=0.1
+        Factor of "step".
+    step_size : int, default=10
+        Epochs between the steps of "step".
+    eta_end : float, default=0.0
+        Final step of "linear" and "cosine", reached after
+        ``max_iter`` epochs.
+    batch_size : int, default=256
+        Rows per update; ``batch_size >= n_samples`` is full batch.
+    max_iter : int, default=1000
+        Maximum number of epochs.
+    tol : float or None, default=1e-4
+        Stop when the objective (or the validation score) has not improved
+        by ``tol`` for ``n_iter_no_change`` epochs. None runs exactly
+        ``max_iter`` epochs.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping (or dividing the step,
+        with "adaptive").
+    early_stopping : bool, default=False
+        Monitor the score on a held-out ``validation_fraction`` of the rows
+        (stratified for classifiers) instead of the training objective.
+    validation_fraction : float, default=0.1
+        Fraction of rows held out by ``early_stopping``.
+    shuffle : bool, default=True
+        Reshuffle the rows every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the validation split; an int makes a fit
+        bit-for-bit reproducible.
+    average : bool or int, default=False
+        Polyak-Ruppert averaging of the iterates, from update 1 (True) or
+        after ``average`` updates (int); the average is used to predict.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous coefficients and optimizer state.
+    verbose : int, default=0
+        Print one line per epoch.
+    callback : callable, default=None
+        ``callback(est, info)`` after every epoch, ``info`` a dict with
+        "epoch", "objective", "eta", "coef" and "intercept"; returning True
+        stops the fit."""
+
+COMMON_ATTRIBUTES_DOC = """n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X had string column names.
+    n_iter_ : int
+        Epochs run by the last call to ``fit`` or ``partial_fit``.
+    t_ : int
+        Updates made since the state was last reset.
+    loss_curve_ : list of float
+        Objective J per epoch (mean over the epoch's batches of the batch
+        objective before each update; exact J for full batch)."""
+
+
+def estimator_doc(summary, *, loss="", attributes, extra=""):
+    """Assemble an estimator's numpydoc docstring from the shared parts."""
+    params = "\n    ".join(p for p in (loss, COMMON_PARAMETERS_DOC, extra) if p)
+    return (
+        f"{summary}\n\n    Parameters\n    ----------\n    {params}\n\n"
+        f"    Attributes\n    ----------\n    {attributes}\n    {COMMON_ATTRIBUTES_DOC}\n    "
+    )
+
+
+def store_params(estimator, init_locals):
+    """Set every ``__init__`` argument as an attribute of the same name."""
+    for name, value in init_locals.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+class BaseSGD(BaseEstimator):
+    """Parameters and the fit loop shared by the three estimators.
+
+    Subclasses implement ``_encode_targets`` (targets -> core layout and
+    loss name), ``_set_coef`` (core parameters -> fitted attributes) and
+    ``_validation_score`` (for ``early_stopping``).
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions(set(_engine.OPTIMIZERS))],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "beta1": [Interval(Real, 0, 1, closed="left")],
+        "beta2": [Interval(Real, 0, 1, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions(set(_engine.SCHEDULES))],
+        "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "decay": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, 0, 1, closed="right")],
+        "step_size": [Interval(Integral, 1, None, closed="left")],
+        "eta_end": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "average": [Interval(Integral, 1, None, closed="left"), "boolean"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "callback": [callable, None],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------ public --
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by minibatch gradient descent.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight equals repeating a row.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_solver_params()
+        X, y = validate_data(self, X, y, reset=True, **self._validate_y_kwargs(), **VALIDATE_X)
+        Y, loss, K = self._encode_targets(y, reset=True)
+        sw = self._weights(sample_weight, X, y)
+        warm = self.warm_start and self._state_fits(X.shape[1], K)
+        if not warm:
+            self._reset_state(X.shape[1], K)
+        return self._run(X, Y, sw, loss, K, max_epochs=self.max_iter, partial=False, append=warm)
+
+    # --------------------------------------------------------- internals --
+
+    def _partial_fit(self, X, y, sample_weight, *, first_call, classes=None):
+        self._validate_params()
+        self._check_solver_params()
+        X, y = validate_data(self, X, y, reset=first_call, **self._validate_y_kwargs(), **VALIDATE_X)
+        Y, loss, K = self._encode_targets(y, reset=first_call, classes=classes)
+        sw = self._weights(sample_weight, X, y)
+        if first_call or not self._state_fits(X.shape[1], K):
+            self._reset_state(X.shape[1], K)
+        return self._run(X, Y, sw, loss, K, max_epochs=1, partial=True, append=not first_call)
+
+    def _validate_y_kwargs(self):
+        return {}
+
+    def _check_solver_params(self):
+        if self.momentum > 0 and self.solver != "sgd":
+            raise ValueError(
+                f"momentum={self.momentum} applies to solver='sgd' only; "
+                f"set momentum=0 or use solver='sgd' (got solver={self.solver!r})."
+            )
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True requires momentum > 0, e.g. momentum=0.9.")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                "learning_rate='optimal' uses eta = 1 / (alpha (t0 + t)) and needs "
+                "alpha > 0; set alpha or choose another learning_rate."
+            )
+
+    def _weights(self, sample_weight, X, y):
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sw = sw * self._class_weights(y)
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight sums to zero: at least one row needs a positive weight.")
+        return sw
+
+    def _class_weights(self, y):
+        return 1.0
+
+    def _state_fits(self, n_features, n_outputs):
+        theta = getattr(self, "_theta", None)
+        return theta is not None and theta.shape[0] == (n_features + 1) * n_outputs
+
+    def _reset_state(self, n_features, n_outputs):
+        size = (n_features + 1) * n_outputs
+        self._theta = np.zeros(size)
+        self._theta_avg = np.zeros(size)
+        self._optimizer_state = _engine.OPTIMIZERS[self.solver].init_state(size)
+        self._schedule_state = {}
+        self.t_ = 0
+        self._epochs_done = 0
+        self.loss_curve_ = []
+
+    def _average_start(self):
+        if self.average is False:
+            return -1.0
+        return 0.0 if self.average is True else float(self.average)
+
+    def _run(self, X, Y, sw, loss, K, *, max_epochs, partial, append):
+        """One call of the epoch loop on copies of the state, then commit."""
+        params = self.get_params()
+        d = X.shape[1]
+        n_batches = -(-X.shape[0] // self.batch_size)
+        eta0 = self.eta0
+        if eta0 == "auto":
+            eta0 = _engine.auto_eta0(
+                self.solver, loss, X, sw, self.alpha, self.fit_intercept
+            )
+        schedule_state = dict(self._schedule_state)
+        schedule = _engine.make_schedule(params, eta0, n_batches, schedule_state)
+        opt_state = {k: v.copy() for k, v in self._optimizer_state.items()}
+        optimizer = _engine.make_optimizer(params, opt_state)
+        data, X = _engine.make_dataset(X, K, self.batch_size)
+        core_loss = _engine.LOSSES[loss](K)
+        theta = self._theta.copy()
+        theta_avg = self._theta_avg.copy()
+
+        rng = check_random_state(self.random_state)
+        validation = None
+        if self.early_stopping and not partial:
+            sw, validation = self._split_validation(X, Y, sw, rng)
+        hook = self._epoch_hook(theta, theta_avg, X.dtype, d, K, validation)
+        tol = -np.inf if (self.tol is None or partial) else self.tol
+
+        result = run_epochs(
+            data, core_loss, optimizer, schedule, Y, sw, theta, theta_avg,
+            alpha=self.alpha, fit_intercept=self.fit_intercept,
+            batch_size=self.batch_size, shuffle=self.shuffle,
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            max_epochs=max_epochs, tol=tol,
+            n_iter_no_change=self.n_iter_no_change,
+            t_start=float(self.t_), epoch_start=self._epochs_done,
+            average_start=self._average_start(), epoch_hook=hook,
+        )  # fmt: skip
+        if result["status"] == "diverged":
+            epoch = self._epochs_done + result["n_epochs"] + 1
+            raise ValueError(
+                f"{type(self).__name__} diverged in epoch {epoch}: the objective "
+                f"became non-finite at step size eta={result['eta']:.3g} "
+                f"(eta0={self.eta0!r}, solver={self.solver!r}, "
+                f"learning_rate={self.learning_rate!r}). Scale the features "
+                "(e.g. StandardScaler), lower eta0, or use eta0='auto'."
+            )
+        self._theta, self._theta_avg = theta, theta_avg
+        self._optimizer_state = opt_state
+        if isinstance(schedule, _engine._schedules.Adaptive):
+            self._schedule_state = {"adaptive_eta": schedule.eta0}
+        self.t_ = int(result["t"])
+        self._epochs_done += result["n_epochs"]
+        self.n_iter_ = result["n_epochs"]
+        curve = list(result["loss_curve"])
+        self.loss_curve_ = (self.loss_curve_ + curve) if append else curve
+        self._set_coef(*self._coef_intercept(theta, theta_avg, X.dtype, d, K))
+        if result["status"] == "max_iter" and not partial and self.tol is not None:
+            warnings.warn(
+                f"Maximum number of epochs (max_iter={self.max_iter}) reached before "
+                "the objective stopped improving by tol; increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _coef_intercept(self, theta, theta_avg, dtype, d, K):
+        """(coef of shape (K, d), intercept of shape (K,)) to predict with."""
+        use_avg = self.average is not False and self.t_ > self._average_start()
+        source = theta_avg if use_avg else theta
+        coef = source[: d * K].reshape(d, K).T.astype(dtype)
+        intercept = source[d * K :].astype(dtype)
+        return np.ascontiguousarray(coef), intercept
+
+    def _split_validation(self, X, Y, sw, rng):
+        """Hold out ``validation_fraction`` rows by giving them zero weight."""
+        stratify = Y[:, 0] if self._is_classification() else None
+        train, val = train_test_split(
+            np.arange(X.shape[0]),
+            test_size=self.validation_fraction,
+            random_state=rng,
+            stratify=stratify,
+        )
+        if sw[train].sum() == 0 or val.size == 0:
+            raise ValueError(
+                "early_stopping needs rows of positive weight in both the training "
+                "and the validation part; lower validation_fraction or add data."
+            )
+        sw_train = np.zeros_like(sw)
+        sw_train[train] = sw[train]
+        return sw_train, (X[val], Y[val], sw[val])
+
+    def _is_classification(self):
+        return False
+
+    def _epoch_hook(self, theta, theta_avg, dtype, d, K, validation):
+        """The per-epoch Python hook (None when nothing needs it)."""
+        if not (self.verbose or self.callback is not None or validation is not None):
+            return None
+        start = time.perf_counter()
+
+        def hook(epoch, objective, eta):
+            coef, intercept = self._coef_intercept(theta, theta_avg, dtype, d, K)
+            if self.verbose:
+                print(
+                    f"-- Epoch {epoch + 1}: objective {objective:.6g}, step {eta:.3g}, "
+                    f"{time.perf_counter() - start:.3f} s"
+                )
+            if self.callback is not None:
+                info = {
+                    "epoch": epoch + 1,
+                    "objective": objective,
+                    "eta": eta,
+                    "coef": coef,
+                    "intercept": intercept,
+                }
+                if self.callback(self, info) is True:
+                    return True
+            if validation is not None:
+                Xv, Yv, swv = validation
+                return -self._validation_score(coef, intercept, Xv, Yv, swv)
+            return None
+
+        return hook

@@ -1,0 +1,97 @@
+"""Shared logic of the two linear classifiers: labels and class weights."""
+
+import numpy as np
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+
+from ._base import BaseSGD
+
+CLASS_WEIGHT_DOC = """class_weight : dict, "balanced" or None, default=None
+        Weights ``{class_label: weight}`` multiplied into ``sample_weight``;
+        "balanced" uses ``n_samples / (n_classes * np.bincount(y))``."""
+
+
+class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
+    """Labels -> class indices, class weights, partial_fit with ``classes``.
+
+    Two classes give one decision column (K = 1); n >= 3 classes give K = n.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSGD._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch over (X, y), continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' needs the whole y and cannot be used with "
+                "partial_fit; pass a dict, e.g. from "
+                "sklearn.utils.class_weight.compute_class_weight on all labels."
+            )
+        first_call = _check_partial_fit_first_call(self, classes)
+        return self._partial_fit(X, y, sample_weight, first_call=first_call, classes=classes)
+
+    def _is_classification(self):
+        return True
+
+    def _class_index(self, y):
+        idx = np.searchsorted(self.classes_, y)
+        idx[idx == len(self.classes_)] = 0
+        unseen = self.classes_[idx] != y
+        if np.any(unseen):
+            raise ValueError(
+                f"y contains labels {np.unique(np.asarray(y)[unseen])[:5]} not in "
+                f"classes {self.classes_}; pass every label in `classes` on the "
+                "first call to partial_fit."
+            )
+        return idx
+
+    def _encode_targets(self, y, *, reset, classes=None):
+        check_classification_targets(y)
+        if reset and classes is None:
+            self.classes_ = np.unique(y)
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                f"got {n_classes} class."
+            )
+        K = 1 if n_classes == 2 else n_classes
+        Y = self._class_index(y).astype(np.float64).reshape(-1, 1)
+        return Y, self._loss_name(K), K
+
+    def _class_weights(self, y):
+        if self.class_weight is None:
+            return 1.0
+        weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        return weights[self._class_index(y)]
+
+    def _set_coef(self, coef, intercept):
+        self.coef_ = coef
+        self.intercept_ = intercept
+
+    def _validation_score(self, coef, intercept, X, Y, sw):
+        scores = safe_sparse_dot(X, coef.T, dense_output=True) + intercept
+        pred = (scores[:, 0] > 0) if scores.shape[1] == 1 else scores.argmax(axis=1)
+        return np.average(pred == Y[:, 0], weights=sw)

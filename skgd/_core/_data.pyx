@@ -1,0 +1,259 @@
+"""Dense (BLAS) and CSR (O(nnz)) implementations of the minibatch products."""
+
+from cython cimport floating
+import numpy as np
+from scipy.linalg.cython_blas cimport (
+    ddot, sdot, daxpy, saxpy, dgemv, sgemv, dgemm, sgemm, dger, sger,
+)
+
+
+cdef class Dataset:
+    """Interface shared by all data layouts (see _data.pxd)."""
+
+    cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                      Py_ssize_t B, const double* W, double* Z) noexcept nogil:
+        pass
+
+    cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                       Py_ssize_t B, const double* D, double* G) noexcept nogil:
+        pass
+
+
+# ---------------------------------------------------------------- dense --
+
+cdef inline floating _dot(int n, const floating* x,
+                          const floating* y) noexcept nogil:
+    cdef int one = 1
+    if floating is float:
+        return sdot(&n, <float*>x, &one, <float*>y, &one)
+    else:
+        return ddot(&n, <double*>x, &one, <double*>y, &one)
+
+
+cdef inline void _axpy(int n, floating a, const floating* x,
+                       floating* y) noexcept nogil:
+    cdef int one = 1
+    if floating is float:
+        saxpy(&n, &a, <float*>x, &one, y, &one)
+    else:
+        daxpy(&n, &a, <double*>x, &one, y, &one)
+
+
+cdef inline void _gemv(char trans, int m, int n, floating alpha,
+                       const floating* A, int lda, const floating* x,
+                       floating beta, floating* y) noexcept nogil:
+    """Column-major y = alpha op(A) x + beta y."""
+    cdef int one = 1
+    if floating is float:
+        sgemv(&trans, &m, &n, &alpha, <float*>A, &lda, <float*>x, &one,
+              &beta, y, &one)
+    else:
+        dgemv(&trans, &m, &n, &alpha, <double*>A, &lda, <double*>x, &one,
+              &beta, y, &one)
+
+
+cdef inline void _gemm(char ta, char tb, int m, int n, int k,
+                       const floating* A, int lda, const floating* B, int ldb,
+                       floating beta, floating* C, int ldc) noexcept nogil:
+    """Column-major C = op(A) op(B) + beta C."""
+    cdef floating one = 1.0
+    if floating is float:
+        sgemm(&ta, &tb, &m, &n, &k, &one, <float*>A, &lda, <float*>B, &ldb,
+              &beta, C, &ldc)
+    else:
+        dgemm(&ta, &tb, &m, &n, &k, &one, <double*>A, &lda, <double*>B, &ldb,
+              &beta, C, &ldc)
+
+
+cdef inline void _ger(int m, int n, const floating* x, const floating* y,
+                      floating* A, int lda) noexcept nogil:
+    """Column-major A += x y^T."""
+    cdef int one = 1
+    cdef floating a = 1.0
+    if floating is float:
+        sger(&m, &n, &a, <float*>x, &one, <float*>y, &one, A, &lda)
+    else:
+        dger(&m, &n, &a, <double*>x, &one, <double*>y, &one, A, &lda)
+
+
+# Row-major arrays are read by column-major BLAS as their transposes:
+# X_B (B x d) is X_B^T (d x B, ld d) and W (d x K) is W^T (K x d, ld K).
+
+cdef void _dense_forward(const floating* X, int d, const Py_ssize_t* rows,
+                         Py_ssize_t start, int B, const floating* W, int K,
+                         floating* Z) noexcept nogil:
+    cdef int i
+    cdef const floating* x
+    if rows == NULL:
+        x = X + start * d
+        if K == 1:
+            _gemv(c'T', d, B, 1.0, x, d, W, 0.0, Z)
+        else:
+            _gemm(c'N', c'N', K, B, d, W, K, x, d, 0.0, Z, K)
+        return
+    for i in range(B):
+        x = X + rows[i] * d
+        if K == 1:
+            Z[i] = _dot(d, x, W)
+        else:
+            _gemv(c'N', K, d, 1.0, W, K, x, 0.0, Z + i * K)
+
+
+cdef void _dense_backward(const floating* X, int d, const Py_ssize_t* rows,
+                          Py_ssize_t start, int B, const floating* D, int K,
+                          floating* G) noexcept nogil:
+    cdef int i
+    cdef const floating* x
+    if rows == NULL:
+        x = X + start * d
+        if K == 1:
+            _gemv(c'N', d, B, 1.0, x, d, D, 1.0, G)
+        else:
+            _gemm(c'N', c'T', K, d, B, D, K, x, d, 1.0, G, K)
+        return
+    for i in range(B):
+        x = X + rows[i] * d
+        if K == 1:
+            _axpy(d, D[i], x, G)
+        else:
+            _ger(K, d, D + i * K, x, G, K)
+
+
+cdef class DenseDataset(Dataset):
+    """C-contiguous float32 or float64 rows, read in place (never copied).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous, float32/64
+    n_outputs : int
+        Columns K of the coefficient matrix.
+    max_batch : int
+        Largest batch that will be requested (sizes the float32 buffers).
+    """
+
+    def __init__(self, X, Py_ssize_t n_outputs, Py_ssize_t max_batch):
+        self.n_samples, self.n_features = X.shape
+        self.n_outputs = n_outputs
+        self.is_float32 = X.dtype == np.float32
+        if self.is_float32:
+            self.X32 = X
+            self.W32 = np.zeros(self.n_features * n_outputs, np.float32)
+            self.G32 = np.zeros(self.n_features * n_outputs, np.float32)
+            self.Z32 = np.zeros(max_batch * n_outputs, np.float32)
+            self.D32 = np.zeros(max_batch * n_outputs, np.float32)
+        else:
+            self.X64 = X
+
+    cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                      Py_ssize_t B, const double* W, double* Z) noexcept nogil:
+        cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
+        cdef Py_ssize_t BK = B * self.n_outputs
+        if not self.is_float32:
+            _dense_forward(&self.X64[0, 0], self.n_features, rows, start, B,
+                           W, self.n_outputs, Z)
+            return
+        for j in range(dK):
+            self.W32[j] = <float>W[j]
+        _dense_forward(&self.X32[0, 0], self.n_features, rows, start, B,
+                       &self.W32[0], self.n_outputs, &self.Z32[0])
+        for j in range(BK):
+            Z[j] = self.Z32[j]
+
+    cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                       Py_ssize_t B, const double* D, double* G) noexcept nogil:
+        cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
+        cdef Py_ssize_t BK = B * self.n_outputs
+        if not self.is_float32:
+            _dense_backward(&self.X64[0, 0], self.n_features, rows, start, B,
+                            D, self.n_outputs, G)
+            return
+        for j in range(BK):
+            self.D32[j] = <float>D[j]
+        for j in range(dK):
+            self.G32[j] = 0.0
+        _dense_backward(&self.X32[0, 0], self.n_features, rows, start, B,
+                        &self.D32[0], self.n_outputs, &self.G32[0])
+        for j in range(dK):
+            G[j] += self.G32[j]
+
+
+# ------------------------------------------------------------------ CSR --
+
+cdef void _csr_forward(const floating* data, const int* indices,
+                       const int* indptr, const Py_ssize_t* rows,
+                       Py_ssize_t start, Py_ssize_t B, const double* W,
+                       Py_ssize_t K, double* Z) noexcept nogil:
+    cdef Py_ssize_t i, r, p, k
+    cdef double acc, v
+    cdef const double* w
+    for i in range(B):
+        r = rows[i] if rows != NULL else start + i
+        if K == 1:
+            acc = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                acc += data[p] * W[indices[p]]
+            Z[i] = acc
+            continue
+        for k in range(K):
+            Z[i * K + k] = 0.0
+        for p in range(indptr[r], indptr[r + 1]):
+            v = data[p]
+            w = W + indices[p] * K
+            for k in range(K):
+                Z[i * K + k] += v * w[k]
+
+
+cdef void _csr_backward(const floating* data, const int* indices,
+                        const int* indptr, const Py_ssize_t* rows,
+                        Py_ssize_t start, Py_ssize_t B, const double* D,
+                        Py_ssize_t K, double* G) noexcept nogil:
+    cdef Py_ssize_t i, r, p, k
+    cdef double v
+    cdef double* g
+    for i in range(B):
+        r = rows[i] if rows != NULL else start + i
+        for p in range(indptr[r], indptr[r + 1]):
+            v = data[p]
+            g = G + indices[p] * K
+            for k in range(K):
+                g[k] += v * D[i * K + k]
+
+
+cdef class CSRDataset(Dataset):
+    """CSR rows (float32 or float64 values, int32 indices), read in place.
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix or array with int32 index arrays
+    n_outputs : int
+        Columns K of the coefficient matrix.
+    """
+
+    def __init__(self, X, Py_ssize_t n_outputs):
+        self.n_samples, self.n_features = X.shape
+        self.n_outputs = n_outputs
+        self.is_float32 = X.data.dtype == np.float32
+        if self.is_float32:
+            self.data32 = X.data
+        else:
+            self.data64 = X.data
+        self.indices = X.indices
+        self.indptr = X.indptr
+
+    cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                      Py_ssize_t B, const double* W, double* Z) noexcept nogil:
+        if self.is_float32:
+            _csr_forward(&self.data32[0], &self.indices[0], &self.indptr[0],
+                         rows, start, B, W, self.n_outputs, Z)
+        else:
+            _csr_forward(&self.data64[0], &self.indices[0], &self.indptr[0],
+                         rows, start, B, W, self.n_outputs, Z)
+
+    cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                       Py_ssize_t B, const double* D, double* G) noexcept nogil:
+        if self.is_float32:
+            _csr_backward(&self.data32[0], &self.indices[0], &self.indptr[0],
+                          rows, start, B, D, self.n_outputs, G)
+        else:
+            _csr_backward(&self.data64[0], &self.indices[0], &self.indptr[0],
+                          rows, start, B, D, self.n_outputs, G)

@@ -1,0 +1,213 @@
+"""The minibatch epoch loop: shuffle, gradient, decay, schedule, update,
+averaging and the stopping test, all without the GIL.
+
+Per minibatch B (SPEC section 3)::
+
+    Z  = X_B W + b
+    D  = dloss(Z, Y_B) * s_B / sum(s_B)
+    g  = X_B^T D + alpha W,   gb = column sums of D
+
+A batch whose weights sum to zero makes no update and does not advance t.
+"""
+
+from libc.math cimport INFINITY, isfinite
+from libc.stdint cimport uint64_t
+import numpy as np
+
+from ._data cimport Dataset
+from ._losses cimport Loss
+from ._optimizers cimport Optimizer
+from ._random cimport shuffle_indices
+from ._schedules cimport Schedule
+
+
+cdef double _sq_norm(const double* w, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double acc = 0.0
+    for j in range(n):
+        acc += w[j] * w[j]
+    return acc
+
+
+cdef bint _all_finite(const double* w, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        if not isfinite(w[j]):
+            return False
+    return True
+
+
+def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
+               Schedule schedule, const double[:, ::1] Y,
+               const double[::1] sample_weight, double[::1] theta,
+               double[::1] theta_avg=None, *, double alpha,
+               bint fit_intercept, Py_ssize_t batch_size, bint shuffle,
+               uint64_t seed, Py_ssize_t max_epochs, double tol,
+               Py_ssize_t n_iter_no_change, double t_start=0.0,
+               Py_ssize_t epoch_start=0, double average_start=-1.0,
+               epoch_hook=None):
+    """Train ``theta = [W.ravel(), b]`` in place for up to ``max_epochs``.
+
+    Parameters
+    ----------
+    data, loss, optimizer, schedule : core objects
+        How to read X, the loss, the update rule and the step sizes.
+    Y : ndarray of shape (n_samples, ny)
+        Targets: K values (regression) or one class index per row.
+    sample_weight : ndarray of shape (n_samples,)
+    theta : ndarray of shape (d * K + K,)
+        Coefficients (C order, d x K) followed by the K intercepts.
+    theta_avg : ndarray like theta or None
+        Running Polyak-Ruppert average, updated after every update
+        ``t > average_start`` when ``average_start >= 0``.
+    alpha : float
+        L2 strength.
+    tol : float
+        Stop when the monitored value has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs (after the schedule's ``on_plateau``
+        declines). ``-inf`` disables the test.
+    t_start, epoch_start : float, int
+        Update and epoch counts already done (``partial_fit``, warm start).
+    epoch_hook : callable or None
+        ``epoch_hook(epoch, objective, eta)`` is called with the GIL after
+        each epoch. It returns None (go on, monitor the objective), True
+        (stop now) or a float (monitor that value instead, lower is better).
+
+    Returns
+    -------
+    dict with ``status`` ("max_iter", "converged", "stopped" or
+    "diverged"), ``n_epochs``, ``t``, ``loss_curve`` (objective J per
+    epoch: the weighted mean over the epoch's batches of the batch
+    objective before each update) and ``eta`` (last step size).
+    """
+    cdef Py_ssize_t n = data.n_samples, d = data.n_features
+    cdef Py_ssize_t K = loss.n_outputs, ny = Y.shape[1]
+    cdef Py_ssize_t dK = d * K
+    cdef Py_ssize_t P = dK + K if fit_intercept else dK
+    cdef Py_ssize_t B = min(batch_size, n)
+    cdef bint full_batch = B >= n
+    cdef bint use_rows = shuffle and not full_batch
+    cdef bint averaging = average_start >= 0.0 and theta_avg is not None
+    cdef bint monitor_tol = tol > -INFINITY
+
+    rows_arr = np.arange(n, dtype=np.intp)
+    buffers = np.zeros(2 * B * K + B * ny + B + (dK + K))
+    loss_curve = np.full(max_epochs, np.nan)
+    cdef Py_ssize_t[::1] rows = rows_arr
+    cdef double[::1] work = buffers
+    cdef double[::1] curve = loss_curve
+    cdef double* Z = &work[0]
+    cdef double* D = Z + B * K
+    cdef double* ybuf = D + B * K
+    cdef double* sbuf = ybuf + B * ny
+    cdef double* G = sbuf + B
+    cdef double* W = &theta[0]
+    cdef double* intercept = W + dK
+    cdef const double* Yb
+    cdef const double* sb
+    cdef const Py_ssize_t* batch_rows
+
+    cdef uint64_t rng = seed
+    cdef double t = t_start, eta = schedule.eta0, s_batch, s_epoch
+    cdef double obj_epoch, lsum, monitored, best = INFINITY, n_avg
+    cdef Py_ssize_t n_batches = (n + B - 1) // B
+    cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
+    cdef Py_ssize_t no_improve = 0, n_done = 0
+    cdef str status = "max_iter"
+    cdef bint diverged = False, stop = False
+
+    for e in range(max_epochs):
+        epoch = epoch_start + e
+        with nogil:
+            if use_rows:
+                shuffle_indices(&rows[0], n, &rng)
+            obj_epoch = 0.0
+            s_epoch = 0.0
+            for start_batch in range(n_batches):
+                start = start_batch * B
+                b = min(B, n - start)
+                if use_rows:
+                    batch_rows = &rows[start]
+                    for i in range(b):
+                        r = batch_rows[i]
+                        sbuf[i] = sample_weight[r]
+                        for k in range(ny):
+                            ybuf[i * ny + k] = Y[r, k]
+                    Yb = ybuf
+                    sb = sbuf
+                else:
+                    batch_rows = NULL
+                    Yb = &Y[start, 0]
+                    sb = &sample_weight[start]
+                s_batch = 0.0
+                for i in range(b):
+                    s_batch += sb[i]
+                if s_batch == 0.0:
+                    continue
+
+                data.forward(batch_rows, start, b, W, Z)
+                if fit_intercept:
+                    for i in range(b):
+                        for k in range(K):
+                            Z[i * K + k] += intercept[k]
+                lsum = loss.batch(Z, Yb, sb, b, ny, D)
+                lsum += 0.5 * alpha * s_batch * _sq_norm(W, dK)
+                if not isfinite(lsum):
+                    diverged = True
+                    break
+                obj_epoch += lsum
+                s_epoch += s_batch
+
+                for i in range(b * K):
+                    D[i] /= s_batch
+                for j in range(dK):
+                    G[j] = alpha * W[j]
+                data.backward(batch_rows, start, b, D, G)
+                if fit_intercept:
+                    for k in range(K):
+                        G[dK + k] = 0.0
+                        for i in range(b):
+                            G[dK + k] += D[i * K + k]
+
+                t += 1.0
+                eta = schedule.eta(t, epoch)
+                optimizer.step(W, G, P, eta, t)
+                if averaging and t > average_start:
+                    n_avg = t - average_start
+                    for j in range(P):
+                        theta_avg[j] += (W[j] - theta_avg[j]) / n_avg
+            if not diverged and not _all_finite(W, dK + K):
+                diverged = True
+        if diverged:
+            status = "diverged"
+            break
+        n_done += 1
+        curve[e] = obj_epoch / s_epoch
+        monitored = curve[e]
+        if epoch_hook is not None:
+            answer = epoch_hook(epoch, curve[e], eta)
+            if answer is True:
+                status = "stopped"
+                break
+            if answer is not None and answer is not False:
+                monitored = float(answer)
+        if monitor_tol:
+            if monitored > best - tol:
+                no_improve += 1
+            else:
+                no_improve = 0
+            if monitored < best:
+                best = monitored
+            if no_improve >= n_iter_no_change:
+                if schedule.on_plateau():
+                    no_improve = 0
+                else:
+                    status = "converged"
+                    break
+    return {
+        "status": status,
+        "n_epochs": n_done,
+        "t": t,
+        "loss_curve": loss_curve[:n_done],
+        "eta": eta,
+    }

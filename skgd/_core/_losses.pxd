@@ -1,0 +1,35 @@
+"""Loss functions of SPEC section 2, one row at a time.
+
+``row(z, y, d)`` returns the loss of one row with decision values
+``z[:K]`` and target ``y`` and, when ``d`` is not NULL, writes the
+derivative dloss/dz into ``d[:K]``. Regression targets hold K values per
+row; classification targets hold one class index (as a double).
+"""
+
+cdef class Loss:
+    cdef readonly Py_ssize_t n_outputs
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil
+    cdef double batch(self, const double* Z, const double* Y,
+                      const double* s, Py_ssize_t B, Py_ssize_t ny,
+                      double* D) noexcept nogil
+
+
+cdef class SquaredError(Loss):
+    pass
+
+
+cdef class BinaryLogLoss(Loss):
+    pass
+
+
+cdef class MultinomialLogLoss(Loss):
+    pass
+
+
+cdef class Hinge(Loss):
+    pass
+
+
+cdef class SquaredHinge(Loss):
+    pass

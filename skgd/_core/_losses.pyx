@@ -1,0 +1,135 @@
+"""Numerically stable losses and their derivatives (see _losses.pxd)."""
+
+from libc.math cimport exp, log, log1p, fabs
+import numpy as np
+
+
+cdef class Loss:
+    """Base class: ``n_outputs`` is K, the columns of the decision values."""
+
+    def __init__(self, Py_ssize_t n_outputs=1):
+        self.n_outputs = n_outputs
+
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil:
+        return 0.0
+
+    cdef double batch(self, const double* Z, const double* Y,
+                      const double* s, Py_ssize_t B, Py_ssize_t ny,
+                      double* D) noexcept nogil:
+        """Return sum_i s_i loss_i; write D_ik = s_i dloss_i/dz_ik if D."""
+        cdef Py_ssize_t i, k, K = self.n_outputs
+        cdef double total = 0.0
+        for i in range(B):
+            if s[i] == 0.0:
+                # A zero-weight row contributes nothing, not even a NaN.
+                if D != NULL:
+                    for k in range(K):
+                        D[i * K + k] = 0.0
+                continue
+            if D != NULL:
+                total += s[i] * self.row(Z + i * K, Y + i * ny, D + i * K)
+                for k in range(K):
+                    D[i * K + k] *= s[i]
+            else:
+                total += s[i] * self.row(Z + i * K, Y + i * ny, NULL)
+        return total
+
+    def loss_and_gradient(self, const double[:, ::1] Z,
+                          const double[:, ::1] Y, const double[::1] s):
+        """Python access for tests: (sum_i s_i loss_i, s_i dloss/dZ)."""
+        D = np.zeros((Z.shape[0], self.n_outputs))
+        cdef double[:, ::1] Dv = D
+        total = self.batch(&Z[0, 0], &Y[0, 0], &s[0], Z.shape[0],
+                           Y.shape[1], &Dv[0, 0])
+        return total, D
+
+
+cdef inline double _label_sign(double y, Py_ssize_t k, Py_ssize_t K) noexcept nogil:
+    """+1 / -1 target of column k: class 1 for K == 1, one-vs-rest else."""
+    if K == 1:
+        return 1.0 if y == 1.0 else -1.0
+    return 1.0 if y == <double>k else -1.0
+
+
+cdef class SquaredError(Loss):
+    """0.5 (y - z)^2 summed over the K outputs."""
+
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil:
+        cdef Py_ssize_t k
+        cdef double r, total = 0.0
+        for k in range(self.n_outputs):
+            r = z[k] - y[k]
+            total += 0.5 * r * r
+            if d != NULL:
+                d[k] = r
+        return total
+
+
+cdef class BinaryLogLoss(Loss):
+    """log(1 + exp(-y z)) with y = +1 for class 1, -1 for class 0 (K = 1)."""
+
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil:
+        cdef double sgn = 1.0 if y[0] == 1.0 else -1.0
+        cdef double m = sgn * z[0]
+        cdef double e = exp(-fabs(m))
+        if d != NULL:
+            # d/dz = -y sigmoid(-m), written so exp never overflows.
+            d[0] = -sgn * (e / (1.0 + e) if m > 0 else 1.0 / (1.0 + e))
+        return (0.0 if m > 0 else -m) + log1p(e)
+
+
+cdef class MultinomialLogLoss(Loss):
+    """-log softmax(z)_y over K >= 2 classes, via a shifted log-sum-exp."""
+
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil:
+        cdef Py_ssize_t k, K = self.n_outputs, c = <Py_ssize_t>y[0]
+        cdef double zmax = z[0], sumexp = 0.0, lse
+        for k in range(1, K):
+            if z[k] > zmax:
+                zmax = z[k]
+        for k in range(K):
+            sumexp += exp(z[k] - zmax)
+        lse = zmax + log(sumexp)
+        if d != NULL:
+            for k in range(K):
+                d[k] = exp(z[k] - lse)
+            d[c] -= 1.0
+        return lse - z[c]
+
+
+cdef class Hinge(Loss):
+    """max(0, 1 - y z) per column: binary (K = 1) or joint one-vs-rest."""
+
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil:
+        cdef Py_ssize_t k, K = self.n_outputs
+        cdef double sgn, margin, total = 0.0
+        for k in range(K):
+            sgn = _label_sign(y[0], k, K)
+            margin = 1.0 - sgn * z[k]
+            if margin > 0.0:
+                total += margin
+            if d != NULL:
+                d[k] = -sgn if margin > 0.0 else 0.0
+        return total
+
+
+cdef class SquaredHinge(Loss):
+    """max(0, 1 - y z)^2 per column: binary (K = 1) or joint one-vs-rest."""
+
+    cdef double row(self, const double* z, const double* y,
+                    double* d) noexcept nogil:
+        cdef Py_ssize_t k, K = self.n_outputs
+        cdef double sgn, margin, total = 0.0
+        for k in range(K):
+            sgn = _label_sign(y[0], k, K)
+            margin = 1.0 - sgn * z[k]
+            if margin > 0.0:
+                total += margin * margin
+            if d != NULL:
+                d[k] = -2.0 * sgn * margin if margin > 0.0 else 0.0
+        return total

@@ -1,0 +1,34 @@
+"""Update rules of SPEC section 3, element-wise on a flat parameter vector.
+
+The parameters are theta = [W (d x K, C order), b (K)]; ``step`` applies
+one update with gradient ``g`` and step ``eta`` at update count ``t``
+(from 1) to ``theta[:P]``. Each rule keeps its state in arrays of the same
+length as theta, owned by the caller so that ``partial_fit`` and
+``warm_start`` continue from it; the intercept thereby gets the same rule
+with its own state.
+"""
+
+cdef class Optimizer:
+    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
+                   double eta, double t) noexcept nogil
+
+
+cdef class SGD(Optimizer):
+    cdef double momentum
+    cdef bint nesterov
+    cdef double[::1] velocity
+
+
+cdef class Adagrad(Optimizer):
+    cdef double eps
+    cdef double[::1] sum_sq
+
+
+cdef class RMSprop(Optimizer):
+    cdef double rho, eps
+    cdef double[::1] mean_sq
+
+
+cdef class Adam(Optimizer):
+    cdef double beta1, beta2, eps
+    cdef double[::1] m1, m2

@@ -1,0 +1,118 @@
+"""Translate estimator parameters into the Cython core's objects."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.extmath import row_norms
+
+from ._core import _losses, _optimizers, _schedules
+from ._core._data import CSRDataset, DenseDataset
+
+OPTIMIZERS = {
+    "sgd": _optimizers.SGD,
+    "adagrad": _optimizers.Adagrad,
+    "rmsprop": _optimizers.RMSprop,
+    "adam": _optimizers.Adam,
+}
+
+LOSSES = {
+    "squared_error": _losses.SquaredError,
+    "log_loss": _losses.BinaryLogLoss,
+    "multinomial": _losses.MultinomialLogLoss,
+    "hinge": _losses.Hinge,
+    "squared_hinge": _losses.SquaredHinge,
+}
+
+# Bound on the second derivative of each loss in the decision value: the
+# smoothness constant of a row is CURVATURE * ||x||^2. Hinge is not smooth;
+# it gets the squared-error constant (a step of 1 / max ||x||^2).
+CURVATURE = {
+    "squared_error": 1.0,
+    "log_loss": 0.25,
+    "multinomial": 0.5,
+    "hinge": 1.0,
+    "squared_hinge": 2.0,
+}
+
+# eta0="auto" for the rules that normalise the step by a gradient scale:
+# a step of this size moves each coordinate by about this much per update.
+ADAPTIVE_ETA0 = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
+
+SCHEDULES = (
+    "constant", "invscaling", "inverse_time", "exponential", "step",
+    "linear", "cosine", "optimal", "adaptive",
+)
+
+
+def make_dataset(X, n_outputs, batch_size):
+    """Wrap validated X (C-contiguous ndarray or CSR) without copying it."""
+    if sp.issparse(X):
+        if X.indices.dtype != np.int32 or X.indptr.dtype != np.int32:
+            if X.nnz > np.iinfo(np.int32).max:
+                raise ValueError(
+                    "X has more than 2**31 - 1 stored values; skgd's sparse "
+                    "core indexes them with int32. Split X into smaller parts."
+                )
+            X = X.copy()
+            X.indices = X.indices.astype(np.int32)
+            X.indptr = X.indptr.astype(np.int32)
+        return CSRDataset(X, n_outputs), X
+    return DenseDataset(X, n_outputs, min(batch_size, X.shape[0])), X
+
+
+def auto_eta0(solver, loss, X, sample_weight, alpha, fit_intercept):
+    """The step used for ``eta0="auto"``.
+
+    For ``sgd`` it is 1 / L, L the smoothness constant of the loss of any
+    single row (so of any minibatch): ``CURVATURE[loss] * max ||x_i||^2``
+    over rows of positive weight (+1 for the intercept column) + alpha, as
+    in SAG's step rule. Adaptive rules get the constant ``ADAPTIVE_ETA0``.
+    """
+    if solver in ADAPTIVE_ETA0:
+        return ADAPTIVE_ETA0[solver]
+    sq_norms = row_norms(X, squared=True)[sample_weight > 0]
+    L = CURVATURE[loss] * (sq_norms.max() + fit_intercept) + alpha
+    return 1.0 / L
+
+
+def make_schedule(params, eta0, n_updates_per_epoch, state):
+    """The schedule object for ``params["learning_rate"]``.
+
+    ``T`` of ``linear`` and ``cosine`` is the planned number of updates,
+    ``max_iter * n_updates_per_epoch``. ``state`` carries the current step
+    of ``adaptive`` across ``partial_fit`` calls.
+    """
+    name = params["learning_rate"]
+    T = float(params["max_iter"] * n_updates_per_epoch)
+    if name == "constant":
+        return _schedules.Constant(eta0)
+    if name == "invscaling":
+        return _schedules.InvScaling(eta0, params["power_t"])
+    if name == "inverse_time":
+        return _schedules.InverseTime(eta0, params["decay"])
+    if name == "exponential":
+        return _schedules.Exponential(eta0, params["decay"])
+    if name == "step":
+        return _schedules.Step(eta0, params["gamma"], params["step_size"])
+    if name == "linear":
+        return _schedules.Linear(eta0, params["eta_end"], T)
+    if name == "cosine":
+        return _schedules.Cosine(eta0, params["eta_end"], T)
+    if name == "optimal":
+        return _schedules.Optimal(params["alpha"])
+    if name == "adaptive":
+        current = state.get("adaptive_eta", eta0)
+        return _schedules.Adaptive(current, first_eta0=eta0)
+    raise ValueError(f"Unknown learning_rate {name!r}.")  # pragma: no cover
+
+
+def make_optimizer(params, state):
+    """The update-rule object for ``params["solver"]`` over ``state``."""
+    solver = params["solver"]
+    cls = OPTIMIZERS[solver]
+    if solver == "sgd":
+        return cls(state, params["momentum"], params["nesterov"])
+    if solver == "adagrad":
+        return cls(state, params["eps"])
+    if solver == "rmsprop":
+        return cls(state, params["rho"], params["eps"])
+    return cls(state, params["beta1"], params["beta2"], params["eps"])

@@ -1,0 +1,115 @@
+"""SGDLinearRegressor: squared-error linear regression, one or K outputs."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import VALIDATE_X, BaseSGD, estimator_doc, store_params
+
+
+class SGDLinearRegressor(RegressorMixin, BaseSGD):
+    __doc__ = estimator_doc(
+        """Linear regression trained by minibatch gradient descent.
+
+    Minimises ``(1/S) sum_i s_i 0.5 ||y_i - x_i W - b||^2 + (alpha/2) ||W||^2``
+    (SPEC section 2); ``y`` may have K columns. ``Ridge(alpha_r)`` is
+    ``alpha = alpha_r / n_samples``.""",
+        loss="""loss : {"squared_error"}, default="squared_error"
+        The loss of one row.""",
+        attributes="""coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+    intercept_ : ndarray of shape (1,) or (n_outputs,)""",
+    )
+
+    _parameter_constraints: dict = {
+        **BaseSGD._parameter_constraints,
+        "loss": [StrOptions({"squared_error"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        alpha=1e-4,
+        fit_intercept=True,
+        solver="sgd",
+        momentum=0.0,
+        nesterov=False,
+        beta1=0.9,
+        beta2=0.999,
+        rho=0.9,
+        eps=1e-8,
+        learning_rate="adaptive",
+        eta0="auto",
+        power_t=0.5,
+        decay=1e-3,
+        gamma=0.1,
+        step_size=10,
+        eta_end=0.0,
+        batch_size=256,
+        max_iter=1000,
+        tol=1e-4,
+        n_iter_no_change=5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        average=False,
+        warm_start=False,
+        verbose=0,
+        callback=None,
+    ):
+        store_params(self, locals())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over (X, y), continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        first_call = not hasattr(self, "coef_")
+        return self._partial_fit(X, y, sample_weight, first_call=first_call)
+
+    def predict(self, X):
+        """Predicted values, of shape (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, **VALIDATE_X)
+        return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    def _validate_y_kwargs(self):
+        return {"multi_output": True, "y_numeric": True}
+
+    def _encode_targets(self, y, *, reset, classes=None):
+        y = np.asarray(y, dtype=np.float64)
+        if reset:
+            self._y_ndim = y.ndim
+        elif y.ndim != self._y_ndim or (y.ndim == 2 and y.shape[1] != self._n_outputs):
+            raise ValueError(
+                f"y has shape {y.shape}, but this model was fitted on a y with "
+                f"{self._n_outputs} output(s); pass y of the same shape."
+            )
+        Y = np.ascontiguousarray(y.reshape(y.shape[0], -1))
+        self._n_outputs = Y.shape[1]
+        return Y, self.loss, Y.shape[1]
+
+    def _set_coef(self, coef, intercept):
+        self.coef_ = coef.ravel() if self._y_ndim == 1 else coef
+        self.intercept_ = intercept
+
+    def _validation_score(self, coef, intercept, X, Y, sw):
+        pred = safe_sparse_dot(X, coef.T, dense_output=True) + intercept
+        return r2_score(Y, pred, sample_weight=sw)
