@@ -34,8 +34,10 @@ COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4
         Nesterov momentum (needs ``momentum > 0``).
     beta1, beta2 : float, default=0.9, 0.999
         Adam's decay rates of the first and second moments.
-    rho : float, default=0.9
-        RMSprop's decay rate.
+    rho : float, default=0.99
+        RMSprop's decay rate (PyTorch's default; with 0.9 the normalised
+        step keeps its size as the gradient vanishes and the iterates
+        wander chaotically around the optimum).
     eps : float, default=1e-8
         Denominator constant of Adagrad, RMSprop and Adam.
     learning_rate : str, default="adaptive"
@@ -252,11 +254,9 @@ class BaseSGD(BaseEstimator):
         params = self.get_params()
         d = X.shape[1]
         n_batches = -(-X.shape[0] // self.batch_size)
-        eta0 = self.eta0
-        if eta0 == "auto":
-            eta0 = _engine.auto_eta0(
-                self.solver, loss, X, sw, self.alpha, self.fit_intercept
-            )
+        eta0, intercept_scale = _engine.step_size(
+            self.solver, self.eta0, loss, X, sw, self.alpha, self.fit_intercept
+        )
         schedule_state = dict(self._schedule_state)
         schedule = _engine.make_schedule(params, eta0, n_batches, schedule_state)
         opt_state = {k: v.copy() for k, v in self._optimizer_state.items()}
@@ -281,7 +281,8 @@ class BaseSGD(BaseEstimator):
             max_epochs=max_epochs, tol=tol,
             n_iter_no_change=self.n_iter_no_change,
             t_start=float(self.t_), epoch_start=self._epochs_done,
-            average_start=self._average_start(), epoch_hook=hook,
+            average_start=self._average_start(),
+            intercept_scale=intercept_scale, epoch_hook=hook,
         )  # fmt: skip
         if result["status"] == "diverged":
             epoch = self._epochs_done + result["n_epochs"] + 1

@@ -59,19 +59,39 @@ def make_dataset(X, n_outputs, batch_size):
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0])), X
 
 
-def auto_eta0(solver, loss, X, sample_weight, alpha, fit_intercept):
-    """The step used for ``eta0="auto"``.
+def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
+    """The first step ``eta0`` and the intercept preconditioner.
 
-    For ``sgd`` it is 1 / L, L the smoothness constant of the loss of any
-    single row (so of any minibatch): ``CURVATURE[loss] * max ||x_i||^2``
-    over rows of positive weight (+1 for the intercept column) + alpha, as
-    in SAG's step rule. Adaptive rules get the constant ``ADAPTIVE_ETA0``.
+    ``eta0="auto"`` with ``solver="sgd"`` gives 1 / L, L the smoothness
+    constant of the loss of any single row (hence of any minibatch), as in
+    SAG's step rule, over the rows of positive weight only. The intercept
+    is then preconditioned as if its column held sqrt(sigma2) instead of 1,
+    sigma2 the weighted mean of ||x_i||^2 (liblinear's intercept scaling):
+    on unscaled data the intercept would otherwise move ~sigma2 times slower
+    than the coefficients. L accounts for it::
+
+        L = CURVATURE[loss] * (max_i ||x_i||^2 + sigma2) + alpha
+
+    The adaptive rules get the constant ``ADAPTIVE_ETA0`` and need no
+    preconditioner (their steps do not depend on the gradient's scale); so
+    does an explicit ``eta0``, which follows SPEC section 3 exactly.
+
+    Returns
+    -------
+    eta0 : float
+    intercept_scale : float
     """
+    if eta0 != "auto":
+        return float(eta0), 1.0
     if solver in ADAPTIVE_ETA0:
-        return ADAPTIVE_ETA0[solver]
-    sq_norms = row_norms(X, squared=True)[sample_weight > 0]
-    L = CURVATURE[loss] * (sq_norms.max() + fit_intercept) + alpha
-    return 1.0 / L
+        return ADAPTIVE_ETA0[solver], 1.0
+    positive = sample_weight > 0
+    sq_norms = row_norms(X, squared=True)[positive]
+    sigma2 = 0.0
+    if fit_intercept:
+        sigma2 = max(1.0, np.average(sq_norms, weights=sample_weight[positive]))
+    L = CURVATURE[loss] * (sq_norms.max() + sigma2) + alpha
+    return 1.0 / L, sigma2 if fit_intercept else 1.0
 
 
 def make_schedule(params, eta0, n_updates_per_epoch, state):

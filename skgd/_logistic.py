@@ -30,7 +30,7 @@ class SGDLogisticClassifier(BaseSGDClassifier):
         nesterov=False,
         beta1=0.9,
         beta2=0.999,
-        rho=0.9,
+        rho=0.99,
         eps=1e-8,
         learning_rate="adaptive",
         eta0="auto",

@@ -45,7 +45,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                uint64_t seed, Py_ssize_t max_epochs, double tol,
                Py_ssize_t n_iter_no_change, double t_start=0.0,
                Py_ssize_t epoch_start=0, double average_start=-1.0,
-               epoch_hook=None):
+               double intercept_scale=1.0, epoch_hook=None):
     """Train ``theta = [W.ravel(), b]`` in place for up to ``max_epochs``.
 
     Parameters
@@ -68,6 +68,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         declines). ``-inf`` disables the test.
     t_start, epoch_start : float, int
         Update and epoch counts already done (``partial_fit``, warm start).
+    intercept_scale : float
+        Preconditioner of the intercept: its gradient is multiplied by
+        this factor, as if the intercept column held sqrt(intercept_scale)
+        instead of 1 (liblinear's ``intercept_scaling``). The objective and
+        its minimiser do not change.
     epoch_hook : callable or None
         ``epoch_hook(epoch, objective, eta)`` is called with the GIL after
         each epoch. It returns None (go on, monitor the objective), True
@@ -168,6 +173,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         G[dK + k] = 0.0
                         for i in range(b):
                             G[dK + k] += D[i * K + k]
+                        G[dK + k] *= intercept_scale
 
                 t += 1.0
                 eta = schedule.eta(t, epoch)
