@@ -16,6 +16,10 @@ cdef class Schedule:
     cdef bint on_plateau(self) noexcept nogil:
         return False
 
+    def plateau(self):
+        """Python access to ``on_plateau``: True if training goes on."""
+        return self.on_plateau()
+
     def __call__(self, t, epoch=0):
         """Step sizes for update counts ``t`` (array-like) in ``epoch``."""
         t = np.asarray(t, dtype=np.float64)

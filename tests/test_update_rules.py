@@ -1,0 +1,110 @@
+"""The engine's first updates equal a NumPy transcription of SPEC section 3."""
+
+import numpy as np
+import pytest
+from _reference import Rule, full_batch_descent
+
+from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
+
+RULES = {
+    "sgd": {"solver": "sgd"},
+    "momentum": {"solver": "sgd", "momentum": 0.9},
+    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
+    "adagrad": {"solver": "adagrad"},
+    "rmsprop": {"solver": "rmsprop"},
+    "adam": {"solver": "adam"},
+}
+
+# (estimator, loss name in the reference, number of classes or outputs)
+PROBLEMS = [
+    (SGDLinearRegressor, "squared_error", 1),
+    (SGDLinearRegressor, "squared_error", 2),
+    (SGDLogisticClassifier, "log_loss", 2),
+    (SGDLogisticClassifier, "multinomial", 3),
+    (HingeSVM, "hinge", 2),
+    (HingeSVM, "hinge", 3),
+    (HingeSVM, "squared_hinge", 3),
+]
+
+
+def tiny_problem(loss, n_targets, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(9, 4)) * [1.0, 3.0, 0.5, 2.0] + 0.5
+    s = np.array([1.0, 0.0, 2.5, 1.0, 0.5, 3.0, 1.0, 0.0, 2.0])
+    if loss == "squared_error":
+        y = X @ rng.normal(size=(4, n_targets)) + rng.normal(size=(9, n_targets))
+        return X, (y[:, 0] if n_targets == 1 else y), s
+    y = np.arange(9) % n_targets
+    return X, y, s
+
+
+def reference_targets(loss, y):
+    Y = np.asarray(y, dtype=float)
+    return Y.reshape(len(Y), -1)
+
+
+def estimator_params(Estimator, loss, rule):
+    params = dict(RULES[rule], alpha=0.1, batch_size=100, shuffle=False, tol=None,
+                  max_iter=3, learning_rate="constant", eta0=0.05)
+    if Estimator is HingeSVM:
+        params["loss"] = loss
+    return params
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("Estimator, loss, n_targets", PROBLEMS)
+def test_first_three_updates_match_numpy(Estimator, loss, n_targets, rule):
+    X, y, s = tiny_problem(loss, n_targets)
+    est = Estimator(**estimator_params(Estimator, loss, rule)).fit(X, y, sample_weight=s)
+    K = 1 if n_targets == 2 and loss != "squared_error" else n_targets
+    ref_rule = Rule(RULES[rule]["solver"], 5 * K, **{k: v for k, v in RULES[rule].items()
+                                                     if k != "solver"})
+    W, b = full_batch_descent(loss, X, reference_targets(loss, y), s, 0.1, K, ref_rule,
+                              [0.05] * 3)
+    np.testing.assert_allclose(np.atleast_2d(est.coef_), W.T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(est.intercept_, b, rtol=1e-12, atol=1e-14)
+    assert est.t_ == 3 and est.n_iter_ == 3
+
+
+def test_one_hand_computed_sgd_step():
+    # One full-batch step of squared error from W = 0, b = 0, written out:
+    # z = 0, D = (0 - y) s / S, g = X^T D, gb = sum D, W = -eta g, b = -eta gb.
+    X = np.array([[1.0, 2.0], [3.0, -1.0], [0.0, 1.0]])
+    y = np.array([1.0, -2.0, 4.0])
+    s = np.array([1.0, 2.0, 1.0])  # S = 4
+    D = -y * s / 4  # [-0.25, 1.0, -1.0]
+    g = np.array([-0.25 + 3.0, -0.5 - 1.0 - 1.0])  # X^T D = [2.75, -2.5]
+    assert np.allclose(X.T @ D, g)
+    est = SGDLinearRegressor(alpha=0.0, eta0=0.1, learning_rate="constant", max_iter=1,
+                             tol=None, batch_size=3, shuffle=False)
+    est.fit(X, y, sample_weight=s)
+    np.testing.assert_array_equal(est.coef_, -0.1 * g)
+    np.testing.assert_array_equal(est.intercept_, [-0.1 * (-0.25)])
+
+
+@pytest.mark.parametrize("loss, curvature", [("log_loss", 0.25), ("hinge", 1.0)])
+def test_auto_step_and_intercept_preconditioner(loss, curvature):
+    """eta0="auto": eta = 1 / (c (max ||x||^2 + sigma2) + alpha) over rows of
+    positive weight; the intercept's gradient is scaled by sigma2, the
+    weighted mean of ||x||^2."""
+    X, y, s = tiny_problem(loss, 2)
+    X[1] *= 100  # zero weight: must not enter the step size
+    sq = (X**2).sum(axis=1)[s > 0]
+    sigma2 = np.average(sq, weights=s[s > 0])
+    eta = 1 / (curvature * (sq.max() + sigma2) + 0.1)
+    Estimator = SGDLogisticClassifier if loss == "log_loss" else HingeSVM
+    est = Estimator(alpha=0.1, batch_size=100, shuffle=False, tol=None, max_iter=3,
+                    learning_rate="constant").fit(X, y, sample_weight=s)
+    W, b = full_batch_descent(loss, X, reference_targets(loss, y), s, 0.1, 1,
+                              Rule("sgd", 5), [eta] * 3, intercept_scale=sigma2)
+    np.testing.assert_allclose(est.coef_, W.T, rtol=1e-12)
+    np.testing.assert_allclose(est.intercept_, b, rtol=1e-12)
+
+
+def test_zero_weight_batch_makes_no_update():
+    X = np.arange(8.0).reshape(4, 2)
+    y = np.array([0, 1, 0, 1])
+    s = np.array([0.0, 0.0, 1.0, 1.0])
+    est = SGDLogisticClassifier(batch_size=2, shuffle=False, tol=None, max_iter=2)
+    est.fit(X, y, sample_weight=s)
+    assert est.t_ == 2  # one update per epoch: the first batch weighs nothing
