@@ -2,7 +2,7 @@
 
 Fits every estimator at the same ``alpha`` on a synthetic and a real problem
 and prints a markdown table of fit time, epochs, training objective J, gap to
-the exact optimum (from ``LogisticRegression``) and test accuracy.
+the reference optimum (``LogisticRegression``'s lbfgs fit) and test accuracy.
 """
 
 import argparse
@@ -63,7 +63,8 @@ def parse_args(argv):
     argparse.Namespace
     """
     parser = argparse.ArgumentParser(
-        prog="python -m skgd", description=__doc__.splitlines()[0]
+        prog="python -m skgd",
+        description="Compare skgd's estimators with scikit-learn's at one alpha.",
     )
     parser.add_argument(
         "--plot",
@@ -74,6 +75,7 @@ def parse_args(argv):
         "--n-samples",
         type=int,
         default=100_000,
+        metavar="N",
         help="rows of the synthetic problem (default: %(default)s)",
     )
     return parser.parse_args(argv)
@@ -198,7 +200,7 @@ def evaluate(problem, data, alpha):
 
 
 def reference_objective(results):
-    """J at the exact optimum of the logistic objective."""
+    """J of the reference fit, taken as the optimum of the logistic objective."""
     return next(r.J for r in results if r.label == REFERENCE)
 
 

@@ -37,6 +37,10 @@ cdef bint _all_finite(const double* w, Py_ssize_t n) noexcept nogil:
     return True
 
 
+# Objective growth factor taken as divergence (see the loop).
+cdef double DIVERGED = 1e6
+
+
 def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                Schedule schedule, const double[:, ::1] Y,
                const double[::1] sample_weight, double[::1] theta,
@@ -81,7 +85,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     Returns
     -------
     dict with ``status`` ("max_iter", "converged", "stopped" or
-    "diverged"), ``n_epochs``, ``t``, ``loss_curve`` (objective J per
+    "diverged": the batch objective became non-finite or grew past 1e6
+    times (1 + its value at the first batch) -- no descent method gets
+    there), ``n_epochs``, ``t``, ``loss_curve`` (objective J per
     epoch: the weighted mean over the epoch's batches of the batch
     objective before each update) and ``eta`` (last step size).
     """
@@ -115,6 +121,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef uint64_t rng = seed
     cdef double t = t_start, eta = schedule.eta0, s_batch, s_epoch
     cdef double obj_epoch, lsum, monitored, best = INFINITY, n_avg
+    cdef double first_objective = -1.0
     cdef Py_ssize_t n_batches = (n + B - 1) // B
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
     cdef Py_ssize_t no_improve = 0, n_done = 0
@@ -157,7 +164,12 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                             Z[i * K + k] += intercept[k]
                 lsum = loss.batch(Z, Yb, sb, b, ny, D)
                 lsum += 0.5 * alpha * s_batch * _sq_norm(W, dK)
-                if not isfinite(lsum):
+                if first_objective < 0.0:
+                    first_objective = lsum / s_batch
+                # Divergence: a non-finite objective, or one grown a million
+                # times past where this run started.
+                if not isfinite(lsum) or lsum > DIVERGED * (
+                        first_objective + 1.0) * s_batch:
                     diverged = True
                     break
                 obj_epoch += lsum
