@@ -108,9 +108,10 @@ COMMON_ATTRIBUTES_DOC = """n_features_in_ : int
 def estimator_doc(summary, *, loss="", attributes, extra=""):
     """Assemble an estimator's numpydoc docstring from the shared parts."""
     params = "\n    ".join(p for p in (loss, COMMON_PARAMETERS_DOC, extra) if p)
+    attrs = f"{attributes}\n    {COMMON_ATTRIBUTES_DOC}"
     return (
         f"{summary}\n\n    Parameters\n    ----------\n    {params}\n\n"
-        f"    Attributes\n    ----------\n    {attributes}\n    {COMMON_ATTRIBUTES_DOC}\n    "
+        f"    Attributes\n    ----------\n    {attrs}\n    "
     )
 
 
@@ -183,25 +184,33 @@ class BaseSGD(BaseEstimator):
         """
         self._validate_params()
         self._check_solver_params()
-        X, y = validate_data(self, X, y, reset=True, **self._validate_y_kwargs(), **VALIDATE_X)
+        X, y = validate_data(
+            self, X, y, reset=True, **self._validate_y_kwargs(), **VALIDATE_X
+        )
         Y, loss, K = self._encode_targets(y, reset=True)
         sw = self._weights(sample_weight, X, y)
         warm = self.warm_start and self._state_fits(X.shape[1], K)
         if not warm:
             self._reset_state(X.shape[1], K)
-        return self._run(X, Y, sw, loss, K, max_epochs=self.max_iter, partial=False, append=warm)
+        return self._run(
+            X, Y, sw, loss, K, max_epochs=self.max_iter, partial=False, append=warm
+        )
 
     # --------------------------------------------------------- internals --
 
     def _partial_fit(self, X, y, sample_weight, *, first_call, classes=None):
         self._validate_params()
         self._check_solver_params()
-        X, y = validate_data(self, X, y, reset=first_call, **self._validate_y_kwargs(), **VALIDATE_X)
+        X, y = validate_data(
+            self, X, y, reset=first_call, **self._validate_y_kwargs(), **VALIDATE_X
+        )
         Y, loss, K = self._encode_targets(y, reset=first_call, classes=classes)
         sw = self._weights(sample_weight, X, y)
         if first_call or not self._state_fits(X.shape[1], K):
             self._reset_state(X.shape[1], K)
-        return self._run(X, Y, sw, loss, K, max_epochs=1, partial=True, append=not first_call)
+        return self._run(
+            X, Y, sw, loss, K, max_epochs=1, partial=True, append=not first_call
+        )
 
     def _validate_y_kwargs(self):
         return {}
@@ -221,10 +230,14 @@ class BaseSGD(BaseEstimator):
             )
 
     def _weights(self, sample_weight, X, y):
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sw = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
         sw = sw * self._class_weights(y)
         if not sw.sum() > 0:
-            raise ValueError("sample_weight sums to zero: at least one row needs a positive weight.")
+            raise ValueError(
+                "sample_weight sums to zero: at least one row needs a positive weight."
+            )
         return sw
 
     def _class_weights(self, y):

@@ -50,7 +50,9 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
                 "sklearn.utils.class_weight.compute_class_weight on all labels."
             )
         first_call = _check_partial_fit_first_call(self, classes)
-        return self._partial_fit(X, y, sample_weight, first_call=first_call, classes=classes)
+        return self._partial_fit(
+            X, y, sample_weight, first_call=first_call, classes=classes
+        )
 
     def _is_classification(self):
         return True

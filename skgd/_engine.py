@@ -38,8 +38,15 @@ CURVATURE = {
 ADAPTIVE_ETA0 = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
 
 SCHEDULES = (
-    "constant", "invscaling", "inverse_time", "exponential", "step",
-    "linear", "cosine", "optimal", "adaptive",
+    "constant",
+    "invscaling",
+    "inverse_time",
+    "exponential",
+    "step",
+    "linear",
+    "cosine",
+    "optimal",
+    "adaptive",
 )
 
 

@@ -42,7 +42,9 @@ def _ovr_sign(Y, K):
 
 def objective(loss, W, b, X, Y, s, alpha):
     """J(W, b) of SPEC section 2."""
-    return np.average(row_loss(loss, X @ W + b, Y), weights=s) + 0.5 * alpha * np.sum(W**2)
+    return np.average(row_loss(loss, X @ W + b, Y), weights=s) + 0.5 * alpha * np.sum(
+        W**2
+    )
 
 
 def gradient(loss, W, b, X, Y, s, alpha):
@@ -54,8 +56,17 @@ def gradient(loss, W, b, X, Y, s, alpha):
 class Rule:
     """One update rule of SPEC section 3 on a flat parameter vector."""
 
-    def __init__(self, solver, size, momentum=0.0, nesterov=False, rho=0.99,
-                 beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(
+        self,
+        solver,
+        size,
+        momentum=0.0,
+        nesterov=False,
+        rho=0.99,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+    ):
         self.solver, self.mu, self.nesterov = solver, momentum, nesterov
         self.rho, self.b1, self.b2, self.eps = rho, beta1, beta2, eps
         self.v = np.zeros(size)
@@ -88,5 +99,7 @@ def full_batch_descent(loss, X, Y, s, alpha, K, rule, etas, intercept_scale=1.0)
     for t, eta in enumerate(etas, start=1):
         W, b = theta[: d * K].reshape(d, K), theta[d * K :]
         g, gb = gradient(loss, W, b, X, Y, s, alpha)
-        theta = rule.step(theta, np.concatenate([g.ravel(), intercept_scale * gb]), eta, t)
+        theta = rule.step(
+            theta, np.concatenate([g.ravel(), intercept_scale * gb]), eta, t
+        )
     return theta[: d * K].reshape(d, K), theta[d * K :]

@@ -20,12 +20,16 @@ SOLVER_CONFIGS = {
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("config", SOLVER_CONFIGS)
-@pytest.mark.parametrize("Estimator", [SGDLinearRegressor, SGDLogisticClassifier, HingeSVM])
+@pytest.mark.parametrize(
+    "Estimator", [SGDLinearRegressor, SGDLogisticClassifier, HingeSVM]
+)
 def test_check_estimator(Estimator, config):
     outcomes = []
 
     def record(**kwargs):
-        outcomes.append((kwargs["check_name"], kwargs["status"], kwargs.get("exception")))
+        outcomes.append(
+            (kwargs["check_name"], kwargs["status"], kwargs.get("exception"))
+        )
 
     check_estimator(Estimator(**SOLVER_CONFIGS[config]), on_fail=None, callback=record)
     not_passed = [o for o in outcomes if o[1] != "passed"]

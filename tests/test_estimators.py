@@ -40,12 +40,18 @@ def diabetes():
 
 
 def logistic_optimum(X, y, alpha):
-    ref = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10_000).fit(X, y)
+    ref = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10_000).fit(
+        X, y
+    )
     Y = y.reshape(-1, 1).astype(float)
-    return objective("log_loss", ref.coef_.T, ref.intercept_, X, Y, np.ones(len(y)), alpha)
+    return objective(
+        "log_loss", ref.coef_.T, ref.intercept_, X, Y, np.ones(len(y)), alpha
+    )
 
 
-@pytest.mark.parametrize("params", SOLVERS, ids=lambda p: "-".join(map(str, p.values())))
+@pytest.mark.parametrize(
+    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
+)
 def test_engine_converges_to_lbfgs_optimum(cancer, params):
     """Full batch with a tight tol reaches scikit-learn's exact optimum.
 
@@ -55,8 +61,14 @@ def test_engine_converges_to_lbfgs_optimum(cancer, params):
     X, y = cancer
     alpha = 5e-2
     J_star = logistic_optimum(X, y, alpha)
-    est = SGDLogisticClassifier(alpha=alpha, batch_size=len(y), tol=1e-10,
-                                n_iter_no_change=20, max_iter=20_000, **params).fit(X, y)
+    est = SGDLogisticClassifier(
+        alpha=alpha,
+        batch_size=len(y),
+        tol=1e-10,
+        n_iter_no_change=20,
+        max_iter=20_000,
+        **params,
+    ).fit(X, y)
     Y = y.reshape(-1, 1).astype(float)
     J = objective("log_loss", est.coef_.T, est.intercept_, X, Y, np.ones(len(y)), alpha)
     assert J_star * (1 - 1e-12) <= J <= J_star * (1 + 1e-6)
@@ -66,13 +78,22 @@ def test_regressor_matches_ridge(diabetes):
     X, y = diabetes
     alpha = 0.1
     ridge = Ridge(alpha=alpha * len(y), tol=1e-12).fit(X, y)
-    est = SGDLinearRegressor(alpha=alpha, batch_size=len(y), momentum=0.9, nesterov=True,
-                             tol=1e-14, n_iter_no_change=20, max_iter=50_000).fit(X, y)
+    est = SGDLinearRegressor(
+        alpha=alpha,
+        batch_size=len(y),
+        momentum=0.9,
+        nesterov=True,
+        tol=1e-14,
+        n_iter_no_change=20,
+        max_iter=50_000,
+    ).fit(X, y)
     np.testing.assert_allclose(est.coef_, ridge.coef_, atol=2e-6)
     np.testing.assert_allclose(est.intercept_, ridge.intercept_, atol=1e-12)
 
 
-@pytest.mark.parametrize("Estimator", [SGDLogisticClassifier, HingeSVM, SGDLinearRegressor])
+@pytest.mark.parametrize(
+    "Estimator", [SGDLogisticClassifier, HingeSVM, SGDLinearRegressor]
+)
 def test_float32_stays_float32_and_agrees_with_float64(cancer, Estimator):
     X, y = cancer
     params = {"random_state": 0, "tol": None, "max_iter": 20}
@@ -83,7 +104,9 @@ def test_float32_stays_float32_and_agrees_with_float64(cancer, Estimator):
     np.testing.assert_allclose(est32.coef_, est64.coef_, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("params", SOLVERS, ids=lambda p: "-".join(map(str, p.values())))
+@pytest.mark.parametrize(
+    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
+)
 def test_same_random_state_refits_bit_identically(cancer, params):
     X, y = cancer
     a = SGDLogisticClassifier(random_state=3, batch_size=32, **params).fit(X, y)
@@ -110,7 +133,9 @@ def test_read_only_and_memmapped_input(cancer, tmp_path):
     SGDLogisticClassifier(random_state=0).fit(Xs, y)
 
 
-@pytest.mark.parametrize("params", SOLVERS, ids=lambda p: "-".join(map(str, p.values())))
+@pytest.mark.parametrize(
+    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
+)
 @pytest.mark.parametrize("Estimator", [SGDLogisticClassifier, HingeSVM])
 def test_sparse_equals_dense(Estimator, params):
     X, y = load_iris(return_X_y=True)
@@ -119,7 +144,9 @@ def test_sparse_equals_dense(Estimator, params):
     dense = Estimator(random_state=0, batch_size=16, **params).fit(X, y)
     sparse = Estimator(random_state=0, batch_size=16, **params).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        sparse.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_tol_none_runs_exactly_max_iter_epochs(cancer):
@@ -148,7 +175,12 @@ def test_partial_fit_equals_epochs_of_fit(cancer):
 
 def test_warm_start_continues_optimizer_state(cancer):
     X, y = cancer
-    params = {"solver": "adam", "learning_rate": "constant", "shuffle": False, "tol": None}
+    params = {
+        "solver": "adam",
+        "learning_rate": "constant",
+        "shuffle": False,
+        "tol": None,
+    }
     est = SGDLogisticClassifier(warm_start=True, max_iter=3, **params).fit(X, y)
     est.fit(X, y)
     ref = SGDLogisticClassifier(max_iter=6, **params).fit(X, y)
@@ -186,9 +218,18 @@ def test_multinomial_is_not_one_vs_rest():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     alpha = 5e-2
-    est = SGDLogisticClassifier(alpha=alpha, batch_size=len(y), momentum=0.9, nesterov=True,
-                                tol=1e-12, n_iter_no_change=20, max_iter=50_000).fit(X, y)
-    ref = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10_000).fit(X, y)
+    est = SGDLogisticClassifier(
+        alpha=alpha,
+        batch_size=len(y),
+        momentum=0.9,
+        nesterov=True,
+        tol=1e-12,
+        n_iter_no_change=20,
+        max_iter=50_000,
+    ).fit(X, y)
+    ref = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10_000).fit(
+        X, y
+    )
     np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-5)
 
 
@@ -207,7 +248,9 @@ def test_callback_and_verbose(cancer, capsys):
 
 def test_early_stopping_monitors_validation_score(cancer):
     X, y = cancer
-    est = SGDLogisticClassifier(early_stopping=True, random_state=0, n_iter_no_change=10)
+    est = SGDLogisticClassifier(
+        early_stopping=True, random_state=0, n_iter_no_change=10
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, y)

@@ -67,7 +67,11 @@ def test_estimator_uses_schedule(learning_rate, params, formula):
     y = np.array([0, 1, 1, 0])
     steps = []
     SGDLogisticClassifier(
-        learning_rate=learning_rate, eta0=0.2, max_iter=6, tol=None, **params,
+        learning_rate=learning_rate,
+        eta0=0.2,
+        max_iter=6,
+        tol=None,
+        **params,
         callback=lambda est, info: steps.append(info["eta"]),
     ).fit(X, y)
     t = np.arange(1, 7)
@@ -78,8 +82,12 @@ def test_t_survives_partial_fit():
     X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     y = np.array([0, 1, 1, 0])
     steps = []
-    est = SGDLogisticClassifier(learning_rate="invscaling", eta0=1.0, batch_size=2,
-                                callback=lambda e, info: steps.append(info["eta"]))
+    est = SGDLogisticClassifier(
+        learning_rate="invscaling",
+        eta0=1.0,
+        batch_size=2,
+        callback=lambda e, info: steps.append(info["eta"]),
+    )
     for _ in range(3):
         est.partial_fit(X, y, classes=[0, 1])
     assert est.t_ == 6

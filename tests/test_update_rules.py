@@ -44,8 +44,16 @@ def reference_targets(loss, y):
 
 
 def estimator_params(Estimator, loss, rule):
-    params = dict(RULES[rule], alpha=0.1, batch_size=100, shuffle=False, tol=None,
-                  max_iter=3, learning_rate="constant", eta0=0.05)
+    params = dict(
+        RULES[rule],
+        alpha=0.1,
+        batch_size=100,
+        shuffle=False,
+        tol=None,
+        max_iter=3,
+        learning_rate="constant",
+        eta0=0.05,
+    )
     if Estimator is HingeSVM:
         params["loss"] = loss
     return params
@@ -55,12 +63,18 @@ def estimator_params(Estimator, loss, rule):
 @pytest.mark.parametrize("Estimator, loss, n_targets", PROBLEMS)
 def test_first_three_updates_match_numpy(Estimator, loss, n_targets, rule):
     X, y, s = tiny_problem(loss, n_targets)
-    est = Estimator(**estimator_params(Estimator, loss, rule)).fit(X, y, sample_weight=s)
+    est = Estimator(**estimator_params(Estimator, loss, rule)).fit(
+        X, y, sample_weight=s
+    )
     K = 1 if n_targets == 2 and loss != "squared_error" else n_targets
-    ref_rule = Rule(RULES[rule]["solver"], 5 * K, **{k: v for k, v in RULES[rule].items()
-                                                     if k != "solver"})
-    W, b = full_batch_descent(loss, X, reference_targets(loss, y), s, 0.1, K, ref_rule,
-                              [0.05] * 3)
+    ref_rule = Rule(
+        RULES[rule]["solver"],
+        5 * K,
+        **{k: v for k, v in RULES[rule].items() if k != "solver"},
+    )
+    W, b = full_batch_descent(
+        loss, X, reference_targets(loss, y), s, 0.1, K, ref_rule, [0.05] * 3
+    )
     np.testing.assert_allclose(np.atleast_2d(est.coef_), W.T, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(est.intercept_, b, rtol=1e-12, atol=1e-14)
     assert est.t_ == 3 and est.n_iter_ == 3
@@ -75,8 +89,15 @@ def test_one_hand_computed_sgd_step():
     D = -y * s / 4  # [-0.25, 1.0, -1.0]
     g = np.array([-0.25 + 3.0, -0.5 - 1.0 - 1.0])  # X^T D = [2.75, -2.5]
     assert np.allclose(X.T @ D, g)
-    est = SGDLinearRegressor(alpha=0.0, eta0=0.1, learning_rate="constant", max_iter=1,
-                             tol=None, batch_size=3, shuffle=False)
+    est = SGDLinearRegressor(
+        alpha=0.0,
+        eta0=0.1,
+        learning_rate="constant",
+        max_iter=1,
+        tol=None,
+        batch_size=3,
+        shuffle=False,
+    )
     est.fit(X, y, sample_weight=s)
     np.testing.assert_array_equal(est.coef_, -0.1 * g)
     np.testing.assert_array_equal(est.intercept_, [-0.1 * (-0.25)])
@@ -93,10 +114,25 @@ def test_auto_step_and_intercept_preconditioner(loss, curvature):
     sigma2 = np.average(sq, weights=s[s > 0])
     eta = 1 / (curvature * (sq.max() + sigma2) + 0.1)
     Estimator = SGDLogisticClassifier if loss == "log_loss" else HingeSVM
-    est = Estimator(alpha=0.1, batch_size=100, shuffle=False, tol=None, max_iter=3,
-                    learning_rate="constant").fit(X, y, sample_weight=s)
-    W, b = full_batch_descent(loss, X, reference_targets(loss, y), s, 0.1, 1,
-                              Rule("sgd", 5), [eta] * 3, intercept_scale=sigma2)
+    est = Estimator(
+        alpha=0.1,
+        batch_size=100,
+        shuffle=False,
+        tol=None,
+        max_iter=3,
+        learning_rate="constant",
+    ).fit(X, y, sample_weight=s)
+    W, b = full_batch_descent(
+        loss,
+        X,
+        reference_targets(loss, y),
+        s,
+        0.1,
+        1,
+        Rule("sgd", 5),
+        [eta] * 3,
+        intercept_scale=sigma2,
+    )
     np.testing.assert_allclose(est.coef_, W.T, rtol=1e-12)
     np.testing.assert_allclose(est.intercept_, b, rtol=1e-12)
 

@@ -126,7 +126,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
     cdef Py_ssize_t no_improve = 0, n_done = 0
     cdef str status = "max_iter"
-    cdef bint diverged = False, stop = False
+    cdef bint diverged = False
 
     for e in range(max_epochs):
         epoch = epoch_start + e
