@@ -2,6 +2,7 @@
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.extmath import row_norms
 
 from ._core import _losses, _optimizers, _schedules
@@ -63,7 +64,8 @@ def make_dataset(X, n_outputs, batch_size):
             X.indices = X.indices.astype(np.int32)
             X.indptr = X.indptr.astype(np.int32)
         return CSRDataset(X, n_outputs), X
-    return DenseDataset(X, n_outputs, min(batch_size, X.shape[0])), X
+    n_threads = _openmp_effective_n_threads()
+    return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 
 
 def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):

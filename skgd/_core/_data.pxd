@@ -10,6 +10,9 @@ with W, Z, D and G in float64 whatever the dtype of X, so that losses,
 update rules and schedules are written once, in double precision.
 """
 
+from cython cimport floating
+
+
 cdef class Dataset:
     cdef readonly Py_ssize_t n_samples
     cdef readonly Py_ssize_t n_features
@@ -25,11 +28,24 @@ cdef class DenseDataset(Dataset):
     cdef const double[:, ::1] X64
     cdef const float[:, ::1] X32
     cdef bint is_float32
-    # float32 shadows of W, Z, D and G for single-precision BLAS.
+    cdef int n_threads
+    cdef Py_ssize_t n_chunks
+    # Byte buffers, viewed in the dtype of X: the gathered rows of the
+    # current shuffled batch (if it fits), and one gradient per chunk.
+    cdef bint gathers
+    cdef unsigned char[::1] Xb
+    cdef unsigned char[::1] Gc
+    # float32 shadows of W, Z and D for single-precision BLAS.
     cdef float[::1] W32
     cdef float[::1] Z32
     cdef float[::1] D32
-    cdef float[::1] G32
+
+    cdef void _forward(self, const floating* X, const Py_ssize_t* rows,
+                       Py_ssize_t start, Py_ssize_t B, const floating* W,
+                       floating* Z, floating* buf) noexcept nogil
+    cdef void _backward(self, const floating* X, const Py_ssize_t* rows,
+                        Py_ssize_t start, Py_ssize_t B, const floating* D,
+                        double* G, const floating* buf) noexcept nogil
 
 
 cdef class CSRDataset(Dataset):

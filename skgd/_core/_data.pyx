@@ -1,6 +1,8 @@
 """Dense (BLAS) and CSR (O(nnz)) implementations of the minibatch products."""
 
 from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy
 import numpy as np
 from scipy.linalg.cython_blas cimport (
     ddot, sdot, daxpy, saxpy, dgemv, sgemv, dgemm, sgemm, dger, sger,
@@ -76,6 +78,13 @@ cdef inline void _ger(int m, int n, const floating* x, const floating* y,
         dger(&m, &n, &a, <double*>x, &one, <double*>y, &one, A, &lda)
 
 
+# Largest gather buffer (bytes): beyond it shuffled rows are read in place.
+cdef Py_ssize_t GATHER_BYTES = 4 << 20
+# A batch is cut into chunks of at least CHUNK_SIZE values, at most MAX_CHUNKS.
+cdef Py_ssize_t CHUNK_SIZE = 8192
+cdef Py_ssize_t MAX_CHUNKS = 4
+
+
 # Row-major arrays are read by column-major BLAS as their transposes:
 # X_B (B x d) is X_B^T (d x B, ld d) and W (d x K) is W^T (K x d, ld K).
 
@@ -119,8 +128,61 @@ cdef void _dense_backward(const floating* X, int d, const Py_ssize_t* rows,
             _ger(K, d, D + i * K, x, G, K)
 
 
+cdef extern from *:
+    void __builtin_prefetch(const void* address) noexcept nogil
+
+# Rows prefetched ahead of the one being copied by _gather.
+cdef enum:
+    PREFETCH_AHEAD = 8
+
+
+cdef inline void _gather(const floating* X, int d, const Py_ssize_t* rows,
+                         int B, floating* out) noexcept nogil:
+    """Copy rows ``rows[:B]`` of X into ``out``, prefetching rows ahead so
+    that random rows arrive at streaming speed."""
+    cdef int i, line, row_bytes = d * sizeof(floating)
+    cdef const char* ahead
+    for i in range(B):
+        if i + PREFETCH_AHEAD < B:
+            ahead = <const char*>(X + rows[i + PREFETCH_AHEAD] * d)
+            for line in range(0, row_bytes, 64):
+                __builtin_prefetch(ahead + line)
+        memcpy(out + i * d, X + rows[i] * d, row_bytes)
+
+
+cdef void _forward_chunk(const floating* X, int d, const Py_ssize_t* rows,
+                         Py_ssize_t start, int B, const floating* W, int K,
+                         floating* Z, floating* buf) noexcept nogil:
+    """Z = X_B W for one chunk, gathering shuffled rows into ``buf`` first
+    (``buf`` NULL: read the rows in place)."""
+    if rows != NULL and buf != NULL:
+        _gather(X, d, rows, B, buf)
+        _dense_forward(buf, d, NULL, 0, B, W, K, Z)
+    else:
+        _dense_forward(X, d, rows, start, B, W, K, Z)
+
+
+cdef void _backward_chunk(const floating* X, int d, const Py_ssize_t* rows,
+                          Py_ssize_t start, int B, const floating* D, int K,
+                          floating* G, const floating* buf) noexcept nogil:
+    """G += X_B^T D for one chunk, reading the rows its forward gathered."""
+    if rows != NULL and buf != NULL:
+        _dense_backward(buf, d, NULL, 0, B, D, K, G)
+    else:
+        _dense_backward(X, d, rows, start, B, D, K, G)
+
+
 cdef class DenseDataset(Dataset):
     """C-contiguous float32 or float64 rows, read in place (never copied).
+
+    A batch is cut into ``n_chunks`` row chunks (a number that depends on
+    the batch shape only, so results do not depend on the thread count),
+    processed by up to ``n_threads`` OpenMP threads; each chunk's gradient
+    goes to its own buffer and the buffers are summed in chunk order. A
+    shuffled batch is gathered into a contiguous buffer (when ``max_batch x
+    n_features`` fits in ``GATHER_BYTES``) so that each product is one BLAS
+    call on cached memory; ``backward`` reuses the rows gathered by the
+    ``forward`` of the same batch.
 
     Parameters
     ----------
@@ -128,17 +190,29 @@ cdef class DenseDataset(Dataset):
     n_outputs : int
         Columns K of the coefficient matrix.
     max_batch : int
-        Largest batch that will be requested (sizes the float32 buffers).
+        Largest batch that will be requested (sizes the buffers).
+    n_threads : int
+        OpenMP threads for the batch products.
     """
 
-    def __init__(self, X, Py_ssize_t n_outputs, Py_ssize_t max_batch):
+    def __init__(self, X, Py_ssize_t n_outputs, Py_ssize_t max_batch,
+                 int n_threads=1):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
         self.is_float32 = X.dtype == np.float32
+        self.n_chunks = max(1, min(MAX_CHUNKS,
+                                   max_batch * self.n_features // CHUNK_SIZE))
+        self.n_threads = max(1, min(n_threads, self.n_chunks))
+        cdef Py_ssize_t dK = self.n_features * n_outputs
+        cdef Py_ssize_t gather = max_batch * self.n_features
+        if gather * X.dtype.itemsize > GATHER_BYTES:
+            gather = 0
+        self.gathers = gather > 0
+        self.Xb = np.zeros(max(gather, 1) * X.dtype.itemsize, np.uint8)
+        self.Gc = np.zeros(self.n_chunks * dK * X.dtype.itemsize, np.uint8)
         if self.is_float32:
             self.X32 = X
-            self.W32 = np.zeros(self.n_features * n_outputs, np.float32)
-            self.G32 = np.zeros(self.n_features * n_outputs, np.float32)
+            self.W32 = np.zeros(dK, np.float32)
             self.Z32 = np.zeros(max_batch * n_outputs, np.float32)
             self.D32 = np.zeros(max_batch * n_outputs, np.float32)
         else:
@@ -146,35 +220,77 @@ cdef class DenseDataset(Dataset):
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
-        cdef Py_ssize_t BK = B * self.n_outputs
+        cdef Py_ssize_t j, K = self.n_outputs
         if not self.is_float32:
-            _dense_forward(&self.X64[0, 0], self.n_features, rows, start, B,
-                           W, self.n_outputs, Z)
+            self._forward(<const double*>&self.X64[0, 0], rows, start, B, W, Z,
+                          <double*>&self.Xb[0])
             return
-        for j in range(dK):
+        for j in range(self.n_features * K):
             self.W32[j] = <float>W[j]
-        _dense_forward(&self.X32[0, 0], self.n_features, rows, start, B,
-                       &self.W32[0], self.n_outputs, &self.Z32[0])
-        for j in range(BK):
+        self._forward(<const float*>&self.X32[0, 0], rows, start, B,
+                      &self.W32[0], &self.Z32[0], <float*>&self.Xb[0])
+        for j in range(B * K):
             Z[j] = self.Z32[j]
 
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
-        cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
-        cdef Py_ssize_t BK = B * self.n_outputs
+        cdef Py_ssize_t j, K = self.n_outputs
         if not self.is_float32:
-            _dense_backward(&self.X64[0, 0], self.n_features, rows, start, B,
-                            D, self.n_outputs, G)
+            self._backward(<const double*>&self.X64[0, 0], rows, start, B, D,
+                           G, <const double*>&self.Xb[0])
             return
-        for j in range(BK):
+        for j in range(B * K):
             self.D32[j] = <float>D[j]
-        for j in range(dK):
-            self.G32[j] = 0.0
-        _dense_backward(&self.X32[0, 0], self.n_features, rows, start, B,
-                        &self.D32[0], self.n_outputs, &self.G32[0])
-        for j in range(dK):
-            G[j] += self.G32[j]
+        self._backward(<const float*>&self.X32[0, 0], rows, start, B,
+                       &self.D32[0], G, <const float*>&self.Xb[0])
+
+    cdef void _forward(self, const floating* X, const Py_ssize_t* rows,
+                       Py_ssize_t start, Py_ssize_t B, const floating* W,
+                       floating* Z, floating* buf) noexcept nogil:
+        cdef Py_ssize_t c, lo, n_c, d = self.n_features, K = self.n_outputs
+        cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
+        cdef floating* chunk_buf
+        if self.n_chunks == 1:
+            _forward_chunk(X, d, rows, start, B, W, K, Z,
+                           buf if self.gathers else NULL)
+            return
+        for c in prange(self.n_chunks, num_threads=self.n_threads,
+                        schedule="static", chunksize=1):
+            lo = c * chunk
+            n_c = min(chunk, B - lo)
+            if n_c <= 0:
+                continue
+            chunk_buf = buf + lo * d if self.gathers else NULL
+            _forward_chunk(X, d, rows + lo if rows != NULL else NULL,
+                           start + lo, n_c, W, K, Z + lo * K, chunk_buf)
+
+    cdef void _backward(self, const floating* X, const Py_ssize_t* rows,
+                        Py_ssize_t start, Py_ssize_t B, const floating* D,
+                        double* G, const floating* buf) noexcept nogil:
+        cdef Py_ssize_t c, j, lo, n_c, d = self.n_features, K = self.n_outputs
+        cdef Py_ssize_t dK = d * K
+        cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
+        cdef floating* Gc = <floating*>&self.Gc[0]
+        cdef const floating* chunk_buf
+        if self.n_chunks == 1 and sizeof(floating) == sizeof(double):
+            _backward_chunk(X, d, rows, start, B, D, K, <floating*>G,
+                            buf if self.gathers else NULL)
+            return
+        for c in prange(self.n_chunks, num_threads=self.n_threads,
+                        schedule="static", chunksize=1):
+            lo = c * chunk
+            n_c = min(chunk, B - lo)
+            for j in range(dK):
+                Gc[c * dK + j] = 0.0
+            if n_c <= 0:
+                continue
+            chunk_buf = buf + lo * d if self.gathers else NULL
+            _backward_chunk(X, d, rows + lo if rows != NULL else NULL,
+                            start + lo, n_c, D + lo * K, K, Gc + c * dK,
+                            chunk_buf)
+        for c in range(self.n_chunks):
+            for j in range(dK):
+                G[j] += Gc[c * dK + j]
 
 
 # ------------------------------------------------------------------ CSR --
