@@ -42,12 +42,15 @@ COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4
         Denominator constant of Adagrad, RMSprop and Adam.
     learning_rate : str, default="adaptive"
         Schedule: "constant", "invscaling", "inverse_time", "exponential",
-        "step", "linear", "cosine", "optimal" or "adaptive" (divide the
-        step by 5 when the objective stops improving).
+        "step", "linear", "cosine", "optimal", "adaptive" (divide the
+        step by 5 when the objective stops improving) or "line_search"
+        (Armijo backtracking on the batch objective; ``solver="sgd"``).
     eta0 : float or "auto", default="auto"
         First step size. "auto" is 1/L for ``sgd`` (L the smoothness
-        constant of the loss on the rows of positive weight) and 0.1
-        (adagrad) or 0.01 (rmsprop, adam) for the adaptive rules.
+        constant of the loss on the rows of positive weight; the intercept
+        is then preconditioned by the mean ||x||^2) and, for the adaptive
+        rules, 1 (rmsprop, adam) or 10 (adagrad) over the mean row 1-norm,
+        so that no rule diverges on unscaled data.
     power_t : float, default=0.5
         Exponent of "invscaling".
     decay : float, default=1e-3
@@ -100,6 +103,8 @@ COMMON_ATTRIBUTES_DOC = """n_features_in_ : int
         Epochs run by the last call to ``fit`` or ``partial_fit``.
     t_ : int
         Updates made since the state was last reset.
+    eta0_ : float
+        The first step size used (the value picked by ``eta0="auto"``).
     loss_curve_ : list of float
         Objective J per epoch (mean over the epoch's batches of the batch
         objective before each update; exact J for full batch)."""
@@ -223,6 +228,13 @@ class BaseSGD(BaseEstimator):
             )
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True requires momentum > 0, e.g. momentum=0.9.")
+        if self.learning_rate == "line_search" and (
+            self.solver != "sgd" or self.momentum > 0
+        ):
+            raise ValueError(
+                "learning_rate='line_search' searches along the gradient and needs "
+                "solver='sgd' with momentum=0; the other rules scale their own steps."
+            )
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError(
                 "learning_rate='optimal' uses eta = 1 / (alpha (t0 + t)) and needs "
@@ -301,7 +313,8 @@ class BaseSGD(BaseEstimator):
             epoch = self._epochs_done + result["n_epochs"] + 1
             raise ValueError(
                 f"{type(self).__name__} diverged in epoch {epoch}: the objective "
-                f"became non-finite at step size eta={result['eta']:.3g} "
+                "became non-finite or grew a millionfold, at step size "
+                f"eta={result['eta']:.3g} "
                 f"(eta0={self.eta0!r}, solver={self.solver!r}, "
                 f"learning_rate={self.learning_rate!r}). Scale the features "
                 "(e.g. StandardScaler), lower eta0, or use eta0='auto'."
@@ -310,6 +323,9 @@ class BaseSGD(BaseEstimator):
         self._optimizer_state = opt_state
         if isinstance(schedule, _engine._schedules.Adaptive):
             self._schedule_state = {"adaptive_eta": schedule.eta0}
+        elif isinstance(schedule, _engine._schedules.LineSearch):
+            self._schedule_state = {"line_search_eta": schedule.eta0}
+        self.eta0_ = eta0
         self.t_ = int(result["t"])
         self._epochs_done += result["n_epochs"]
         self.n_iter_ = result["n_epochs"]

@@ -34,9 +34,11 @@ CURVATURE = {
     "squared_hinge": 2.0,
 }
 
-# eta0="auto" for the rules that normalise the step by a gradient scale:
-# a step of this size moves each coordinate by about this much per update.
-ADAPTIVE_ETA0 = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
+# eta0="auto" for the rules that normalise the step by the gradient's scale
+# (their first steps move every coordinate by about eta0): eta0 is this
+# constant over the typical row's 1-norm, so that a step changes a decision
+# value by about the constant, whatever the scale of the features.
+ADAPTIVE_STEP = {"adagrad": 10.0, "rmsprop": 1.0, "adam": 1.0}
 
 SCHEDULES = (
     "constant",
@@ -48,6 +50,7 @@ SCHEDULES = (
     "cosine",
     "optimal",
     "adaptive",
+    "line_search",
 )
 
 
@@ -71,19 +74,22 @@ def make_dataset(X, n_outputs, batch_size):
 def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
     """The first step ``eta0`` and the intercept preconditioner.
 
-    ``eta0="auto"`` with ``solver="sgd"`` gives 1 / L, L the smoothness
-    constant of the loss of any single row (hence of any minibatch), as in
-    SAG's step rule, over the rows of positive weight only. The intercept
-    is then preconditioned as if its column held sqrt(sigma2) instead of 1,
-    sigma2 the weighted mean of ||x_i||^2 (liblinear's intercept scaling):
-    on unscaled data the intercept would otherwise move ~sigma2 times slower
-    than the coefficients. L accounts for it::
+    With ``eta0="auto"``, over the rows of positive weight only:
 
-        L = CURVATURE[loss] * (max_i ||x_i||^2 + sigma2) + alpha
+    * ``sgd``: 1 / L, L the smoothness constant of the loss of any single
+      row (hence of any minibatch), as in SAG's step rule. The intercept is
+      preconditioned as if its column held sqrt(sigma2) instead of 1, sigma2
+      the weighted mean of ||x_i||^2 (liblinear's intercept scaling): on
+      unscaled data it would otherwise move ~sigma2 times slower than the
+      coefficients. L accounts for it::
 
-    The adaptive rules get the constant ``ADAPTIVE_ETA0`` and need no
-    preconditioner (their steps do not depend on the gradient's scale); so
-    does an explicit ``eta0``, which follows SPEC section 3 exactly.
+          L = CURVATURE[loss] * (max_i ||x_i||^2 + sigma2) + alpha
+
+    * adagrad, rmsprop, adam: ``ADAPTIVE_STEP[solver] / m``, m the weighted
+      mean of ||x_i||_1 (+1 for the intercept); no preconditioner (these
+      rules do not depend on the gradient's scale).
+
+    An explicit ``eta0`` follows SPEC section 3 exactly (no preconditioner).
 
     Returns
     -------
@@ -92,15 +98,28 @@ def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
     """
     if eta0 != "auto":
         return float(eta0), 1.0
-    if solver in ADAPTIVE_ETA0:
-        return ADAPTIVE_ETA0[solver], 1.0
     positive = sample_weight > 0
+    weights = sample_weight[positive]
+    if solver in ADAPTIVE_STEP:
+        l1 = np.average(_row_l1_norms(X)[positive], weights=weights)
+        return ADAPTIVE_STEP[solver] / (l1 + fit_intercept), 1.0
     sq_norms = row_norms(X, squared=True)[positive]
     sigma2 = 0.0
     if fit_intercept:
-        sigma2 = max(1.0, np.average(sq_norms, weights=sample_weight[positive]))
+        sigma2 = max(1.0, np.average(sq_norms, weights=weights))
     L = CURVATURE[loss] * (sq_norms.max() + sigma2) + alpha
     return 1.0 / L, sigma2 if fit_intercept else 1.0
+
+
+def _row_l1_norms(X, block_values=1 << 20):
+    """||x_i||_1 of every row, a block of rows at a time (no copy of X)."""
+    rows = max(1, block_values // max(1, X.shape[1]))
+    return np.concatenate(
+        [
+            np.asarray(abs(X[start : start + rows]).sum(axis=1)).ravel()
+            for start in range(0, X.shape[0], rows)
+        ]
+    )
 
 
 def make_schedule(params, eta0, n_updates_per_epoch, state):
@@ -131,6 +150,8 @@ def make_schedule(params, eta0, n_updates_per_epoch, state):
     if name == "adaptive":
         current = state.get("adaptive_eta", eta0)
         return _schedules.Adaptive(current, first_eta0=eta0)
+    if name == "line_search":
+        return _schedules.LineSearch(state.get("line_search_eta", eta0))
     raise ValueError(f"Unknown learning_rate {name!r}.")  # pragma: no cover
 
 

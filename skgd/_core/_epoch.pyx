@@ -10,7 +10,7 @@ Per minibatch B (SPEC section 3)::
 A batch whose weights sum to zero makes no update and does not advance t.
 """
 
-from libc.math cimport INFINITY, isfinite
+from libc.math cimport INFINITY, fabs, isfinite
 from libc.stdint cimport uint64_t
 import numpy as np
 
@@ -29,6 +29,14 @@ cdef double _sq_norm(const double* w, Py_ssize_t n) noexcept nogil:
     return acc
 
 
+cdef double _max_abs(const double* w, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double m = 0.0
+    for j in range(n):
+        m = max(m, fabs(w[j]))
+    return m
+
+
 cdef bint _all_finite(const double* w, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t j
     for j in range(n):
@@ -39,6 +47,58 @@ cdef bint _all_finite(const double* w, Py_ssize_t n) noexcept nogil:
 
 # Objective growth factor taken as divergence (see the loop).
 cdef double DIVERGED = 1e6
+# Sufficient-decrease constant and most halvings of the line search.
+cdef double ARMIJO_C = 1e-4
+cdef int MAX_HALVINGS = 60
+
+
+cdef double _batch_objective(Dataset data, Loss loss, const double* W,
+                             Py_ssize_t dK, bint fit_intercept,
+                             const Py_ssize_t* rows, Py_ssize_t start,
+                             Py_ssize_t b, const double* Yb, const double* sb,
+                             Py_ssize_t ny, double s_batch, double alpha,
+                             double* Z, double* D) noexcept nogil:
+    """s_batch times the batch objective J_B at theta = W (with b at W[dK:]);
+    writes s_i dloss_i/dz into D unless D is NULL."""
+    cdef Py_ssize_t i, k, K = loss.n_outputs
+    data.forward(rows, start, b, W, Z)
+    if fit_intercept:
+        for i in range(b):
+            for k in range(K):
+                Z[i * K + k] += W[dK + k]
+    return loss.batch(Z, Yb, sb, b, ny, D) + 0.5 * alpha * s_batch * _sq_norm(W, dK)
+
+
+cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
+                         double* trial, Py_ssize_t P, Py_ssize_t dK,
+                         bint fit_intercept, double intercept_scale,
+                         const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t b,
+                         const double* Yb, const double* sb, Py_ssize_t ny,
+                         double s_batch, double alpha, double f0, double eta,
+                         double* Z) noexcept nogil:
+    """Backtracking line search: halve eta until
+    J_B(theta - eta G) <= J_B(theta) - c eta <g, G>, then take that step.
+
+    G is the gradient with its intercept part preconditioned by
+    ``intercept_scale``, so the slope along -G is sum_W G^2 + sum_b G^2 / scale.
+    Returns the accepted step."""
+    cdef Py_ssize_t j, halving
+    cdef double f, slope = _sq_norm(G, dK)
+    for j in range(dK, P):
+        slope += G[j] * G[j] / intercept_scale
+    for halving in range(MAX_HALVINGS):
+        for j in range(P):
+            trial[j] = W[j] - eta * G[j]
+        for j in range(P, dK + loss.n_outputs):
+            trial[j] = W[j]
+        f = _batch_objective(data, loss, trial, dK, fit_intercept, rows, start,
+                             b, Yb, sb, ny, s_batch, alpha, Z, NULL) / s_batch
+        if f <= f0 - ARMIJO_C * eta * slope:
+            break
+        eta *= 0.5
+    for j in range(P):
+        W[j] = trial[j]
+    return eta
 
 
 def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
@@ -69,7 +129,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     tol : float
         Stop when the monitored value has not improved by ``tol`` for
         ``n_iter_no_change`` epochs (after the schedule's ``on_plateau``
-        declines). ``-inf`` disables the test.
+        declines) or, for full batch, when the gradient's max-norm is at
+        most ``tol`` (the objective of that epoch is still recorded).
+        ``-inf`` disables both tests.
     t_start, epoch_start : float, int
         Update and epoch counts already done (``partial_fit``, warm start).
     intercept_scale : float
@@ -102,7 +164,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint monitor_tol = tol > -INFINITY
 
     rows_arr = np.arange(n, dtype=np.intp)
-    buffers = np.zeros(2 * B * K + B * ny + B + (dK + K))
+    buffers = np.zeros(2 * B * K + B * ny + B + 2 * (dK + K))
     loss_curve = np.full(max_epochs, np.nan)
     cdef Py_ssize_t[::1] rows = rows_arr
     cdef double[::1] work = buffers
@@ -112,8 +174,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* ybuf = D + B * K
     cdef double* sbuf = ybuf + B * ny
     cdef double* G = sbuf + B
+    cdef double* trial = G + dK + K
     cdef double* W = &theta[0]
-    cdef double* intercept = W + dK
     cdef const double* Yb
     cdef const double* sb
     cdef const Py_ssize_t* batch_rows
@@ -126,7 +188,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
     cdef Py_ssize_t no_improve = 0, n_done = 0
     cdef str status = "max_iter"
-    cdef bint diverged = False
+    cdef bint diverged = False, grad_converged = False
 
     for e in range(max_epochs):
         epoch = epoch_start + e
@@ -157,13 +219,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 if s_batch == 0.0:
                     continue
 
-                data.forward(batch_rows, start, b, W, Z)
-                if fit_intercept:
-                    for i in range(b):
-                        for k in range(K):
-                            Z[i * K + k] += intercept[k]
-                lsum = loss.batch(Z, Yb, sb, b, ny, D)
-                lsum += 0.5 * alpha * s_batch * _sq_norm(W, dK)
+                lsum = _batch_objective(data, loss, W, dK, fit_intercept,
+                                        batch_rows, start, b, Yb, sb, ny,
+                                        s_batch, alpha, Z, D)
                 if first_objective < 0.0:
                     first_objective = lsum / s_batch
                 # Divergence: a non-finite objective, or one grown a million
@@ -187,9 +245,19 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                             G[dK + k] += D[i * K + k]
                         G[dK + k] *= intercept_scale
 
+                if full_batch and monitor_tol and _max_abs(G, P) <= tol:
+                    grad_converged = True
+                    break
                 t += 1.0
                 eta = schedule.eta(t, epoch)
-                optimizer.step(W, G, P, eta, t)
+                if schedule.line_search:
+                    eta = _armijo_step(data, loss, W, G, trial, P, dK,
+                                       fit_intercept, intercept_scale,
+                                       batch_rows, start, b, Yb, sb, ny,
+                                       s_batch, alpha, lsum / s_batch, eta, Z)
+                    schedule.accept(eta)
+                else:
+                    optimizer.step(W, G, P, eta, t)
                 if averaging and t > average_start:
                     n_avg = t - average_start
                     for j in range(P):
@@ -201,6 +269,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
             break
         n_done += 1
         curve[e] = obj_epoch / s_epoch
+        if grad_converged:
+            status = "converged"
+            break
         monitored = curve[e]
         if epoch_hook is not None:
             answer = epoch_hook(epoch, curve[e], eta)

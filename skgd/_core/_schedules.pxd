@@ -8,5 +8,9 @@ and returns True to continue training.
 
 cdef class Schedule:
     cdef public double eta0
+    # True for "line_search": eta() is the first trial step, the loop
+    # backtracks from it and reports the accepted step to accept().
+    cdef readonly bint line_search
     cdef double eta(self, double t, Py_ssize_t epoch) noexcept nogil
     cdef bint on_plateau(self) noexcept nogil
+    cdef void accept(self, double eta) noexcept nogil

@@ -16,6 +16,9 @@ cdef class Schedule:
     cdef bint on_plateau(self) noexcept nogil:
         return False
 
+    cdef void accept(self, double eta) noexcept nogil:
+        pass
+
     def plateau(self):
         """Python access to ``on_plateau``: True if training goes on."""
         return self.on_plateau()
@@ -154,3 +157,19 @@ cdef class Adaptive(Schedule):
             return False
         self.eta0 /= self.factor
         return True
+
+
+cdef class LineSearch(Schedule):
+    """Backtracking (Armijo) line search on the batch objective.
+
+    Each update starts at twice the step accepted by the previous one (at
+    ``eta0`` for the first), so the step can grow where the objective is
+    flat as well as shrink where it is curved.
+    """
+
+    def __init__(self, double eta0):
+        self.eta0 = eta0
+        self.line_search = True
+
+    cdef void accept(self, double eta) noexcept nogil:
+        self.eta0 = 2.0 * eta
