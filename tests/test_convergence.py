@@ -16,6 +16,8 @@ ALL_RULES = [
     {"solver": "rmsprop"},
     {"solver": "adam"},
 ]
+RULE_IDS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+ESTIMATORS = [SGDLinearRegressor, SGDLogisticClassifier, HingeSVM]
 
 
 def test_armijo_holds_at_every_accepted_step():

@@ -82,11 +82,11 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
     G is the gradient with its intercept part preconditioned by
     ``intercept_scale``, so the slope along -G is sum_W G^2 + sum_b G^2 / scale.
     Returns the accepted step."""
-    cdef Py_ssize_t j, halving
+    cdef Py_ssize_t j, _halving
     cdef double f, slope = _sq_norm(G, dK)
     for j in range(dK, P):
         slope += G[j] * G[j] / intercept_scale
-    for halving in range(MAX_HALVINGS):
+    for _halving in range(MAX_HALVINGS):
         for j in range(P):
             trial[j] = W[j] - eta * G[j]
         for j in range(P, dK + loss.n_outputs):
