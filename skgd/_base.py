@@ -331,7 +331,7 @@ class BaseSGD(BaseEstimator):
         self.n_iter_ = result["n_epochs"]
         curve = list(result["loss_curve"])
         self.loss_curve_ = (self.loss_curve_ + curve) if append else curve
-        self._set_coef(*self._coef_intercept(theta, theta_avg, X.dtype, d, K))
+        self._set_coef(*self._coef_intercept(theta, theta_avg, self.t_, X.dtype, d, K))
         if result["status"] == "max_iter" and not partial and self.tol is not None:
             warnings.warn(
                 f"Maximum number of epochs (max_iter={self.max_iter}) reached before "
@@ -341,9 +341,10 @@ class BaseSGD(BaseEstimator):
             )
         return self
 
-    def _coef_intercept(self, theta, theta_avg, dtype, d, K):
-        """(coef of shape (K, d), intercept of shape (K,)) to predict with."""
-        use_avg = self.average is not False and self.t_ > self._average_start()
+    def _coef_intercept(self, theta, theta_avg, t, dtype, d, K):
+        """(coef of shape (K, d), intercept of shape (K,)) to predict with,
+        after ``t`` updates."""
+        use_avg = self.average is not False and t > self._average_start()
         source = theta_avg if use_avg else theta
         coef = source[: d * K].reshape(d, K).T.astype(dtype)
         intercept = source[d * K :].astype(dtype)
@@ -376,8 +377,8 @@ class BaseSGD(BaseEstimator):
             return None
         start = time.perf_counter()
 
-        def hook(epoch, objective, eta):
-            coef, intercept = self._coef_intercept(theta, theta_avg, dtype, d, K)
+        def hook(epoch, objective, eta, t):
+            coef, intercept = self._coef_intercept(theta, theta_avg, t, dtype, d, K)
             if self.verbose:
                 print(
                     f"-- Epoch {epoch + 1}: objective {objective:.6g}, step {eta:.3g}, "

@@ -5,6 +5,8 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
 
 * ``forward``:  Z = X_B W          (B x K, C order)
 * ``backward``: G += X_B^T D       (d x K, C order)
+* ``reforward``: Z = X_B W for the batch of the last ``forward`` call,
+  with other coefficients (reusing rows already gathered)
 
 with W, Z, D and G in float64 whatever the dtype of X, so that losses,
 update rules and schedules are written once, in double precision.
@@ -22,6 +24,8 @@ cdef class Dataset:
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil
+    cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                        Py_ssize_t B, const double* W, double* Z) noexcept nogil
 
 
 cdef class DenseDataset(Dataset):
@@ -33,6 +37,7 @@ cdef class DenseDataset(Dataset):
     # Byte buffers, viewed in the dtype of X: the gathered rows of the
     # current shuffled batch (if it fits), and one gradient per chunk.
     cdef bint gathers
+    cdef bint _in_buffer
     cdef unsigned char[::1] Xb
     cdef unsigned char[::1] Gc
     # float32 shadows of W, Z and D for single-precision BLAS.

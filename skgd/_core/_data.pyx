@@ -20,6 +20,10 @@ cdef class Dataset:
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
         pass
 
+    cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                        Py_ssize_t B, const double* W, double* Z) noexcept nogil:
+        self.forward(rows, start, B, W, Z)
+
 
 # ---------------------------------------------------------------- dense --
 
@@ -152,11 +156,13 @@ cdef inline void _gather(const floating* X, int d, const Py_ssize_t* rows,
 
 cdef void _forward_chunk(const floating* X, int d, const Py_ssize_t* rows,
                          Py_ssize_t start, int B, const floating* W, int K,
-                         floating* Z, floating* buf) noexcept nogil:
+                         floating* Z, floating* buf,
+                         bint gathered) noexcept nogil:
     """Z = X_B W for one chunk, gathering shuffled rows into ``buf`` first
-    (``buf`` NULL: read the rows in place)."""
+    unless ``gathered`` (``buf`` NULL: read the rows in place)."""
     if rows != NULL and buf != NULL:
-        _gather(X, d, rows, B, buf)
+        if not gathered:
+            _gather(X, d, rows, B, buf)
         _dense_forward(buf, d, NULL, 0, B, W, K, Z)
     else:
         _dense_forward(X, d, rows, start, B, W, K, Z)
@@ -232,6 +238,14 @@ cdef class DenseDataset(Dataset):
         for j in range(B * K):
             Z[j] = self.Z32[j]
 
+    cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                        Py_ssize_t B, const double* W, double* Z) noexcept nogil:
+        if rows != NULL and self.gathers:
+            # The batch already sits contiguously in the buffer.
+            self._in_buffer = True
+        self.forward(rows, start, B, W, Z)
+        self._in_buffer = False
+
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
         cdef Py_ssize_t j, K = self.n_outputs
@@ -252,7 +266,7 @@ cdef class DenseDataset(Dataset):
         cdef floating* chunk_buf
         if self.n_chunks == 1:
             _forward_chunk(X, d, rows, start, B, W, K, Z,
-                           buf if self.gathers else NULL)
+                           buf if self.gathers else NULL, self._in_buffer)
             return
         for c in prange(self.n_chunks, num_threads=self.n_threads,
                         schedule="static", chunksize=1):
@@ -262,7 +276,8 @@ cdef class DenseDataset(Dataset):
                 continue
             chunk_buf = buf + lo * d if self.gathers else NULL
             _forward_chunk(X, d, rows + lo if rows != NULL else NULL,
-                           start + lo, n_c, W, K, Z + lo * K, chunk_buf)
+                           start + lo, n_c, W, K, Z + lo * K, chunk_buf,
+                           self._in_buffer)
 
     cdef void _backward(self, const floating* X, const Py_ssize_t* rows,
                         Py_ssize_t start, Py_ssize_t B, const floating* D,

@@ -57,11 +57,15 @@ cdef double _batch_objective(Dataset data, Loss loss, const double* W,
                              const Py_ssize_t* rows, Py_ssize_t start,
                              Py_ssize_t b, const double* Yb, const double* sb,
                              Py_ssize_t ny, double s_batch, double alpha,
-                             double* Z, double* D) noexcept nogil:
+                             double* Z, double* D, bint again) noexcept nogil:
     """s_batch times the batch objective J_B at theta = W (with b at W[dK:]);
-    writes s_i dloss_i/dz into D unless D is NULL."""
+    writes s_i dloss_i/dz into D unless D is NULL. ``again``: the batch is
+    the one of the previous call (its rows need not be gathered again)."""
     cdef Py_ssize_t i, k, K = loss.n_outputs
-    data.forward(rows, start, b, W, Z)
+    if again:
+        data.reforward(rows, start, b, W, Z)
+    else:
+        data.forward(rows, start, b, W, Z)
     if fit_intercept:
         for i in range(b):
             for k in range(K):
@@ -92,7 +96,8 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
         for j in range(P, dK + loss.n_outputs):
             trial[j] = W[j]
         f = _batch_objective(data, loss, trial, dK, fit_intercept, rows, start,
-                             b, Yb, sb, ny, s_batch, alpha, Z, NULL) / s_batch
+                             b, Yb, sb, ny, s_batch, alpha, Z, NULL,
+                             True) / s_batch
         if f <= f0 - ARMIJO_C * eta * slope:
             break
         eta *= 0.5
@@ -140,7 +145,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         instead of 1 (liblinear's ``intercept_scaling``). The objective and
         its minimiser do not change.
     epoch_hook : callable or None
-        ``epoch_hook(epoch, objective, eta)`` is called with the GIL after
+        ``epoch_hook(epoch, objective, eta, t)`` is called with the GIL after
         each epoch. It returns None (go on, monitor the objective), True
         (stop now) or a float (monitor that value instead, lower is better).
 
@@ -151,7 +156,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     times (1 + its value at the first batch) -- no descent method gets
     there), ``n_epochs``, ``t``, ``loss_curve`` (objective J per
     epoch: the weighted mean over the epoch's batches of the batch
-    objective before each update) and ``eta`` (last step size).
+    objective, each taken before the batch's update at the coefficients
+    that predict -- the running average once averaging has started) and
+    ``eta`` (last step size).
     """
     cdef Py_ssize_t n = data.n_samples, d = data.n_features
     cdef Py_ssize_t K = loss.n_outputs, ny = Y.shape[1]
@@ -164,14 +171,15 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint monitor_tol = tol > -INFINITY
 
     rows_arr = np.arange(n, dtype=np.intp)
-    buffers = np.zeros(2 * B * K + B * ny + B + 2 * (dK + K))
+    buffers = np.zeros(3 * B * K + B * ny + B + 2 * (dK + K))
     loss_curve = np.full(max_epochs, np.nan)
     cdef Py_ssize_t[::1] rows = rows_arr
     cdef double[::1] work = buffers
     cdef double[::1] curve = loss_curve
     cdef double* Z = &work[0]
     cdef double* D = Z + B * K
-    cdef double* ybuf = D + B * K
+    cdef double* Zavg = D + B * K
+    cdef double* ybuf = Zavg + B * K
     cdef double* sbuf = ybuf + B * ny
     cdef double* G = sbuf + B
     cdef double* trial = G + dK + K
@@ -221,7 +229,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
 
                 lsum = _batch_objective(data, loss, W, dK, fit_intercept,
                                         batch_rows, start, b, Yb, sb, ny,
-                                        s_batch, alpha, Z, D)
+                                        s_batch, alpha, Z, D, False)
                 if first_objective < 0.0:
                     first_objective = lsum / s_batch
                 # Divergence: a non-finite objective, or one grown a million
@@ -230,7 +238,14 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         first_objective + 1.0) * s_batch:
                     diverged = True
                     break
-                obj_epoch += lsum
+                if averaging and t > average_start:
+                    # Monitor the coefficients that predict: the average.
+                    obj_epoch += _batch_objective(
+                        data, loss, &theta_avg[0], dK, fit_intercept,
+                        batch_rows, start, b, Yb, sb, ny, s_batch, alpha,
+                        Zavg, NULL, True)
+                else:
+                    obj_epoch += lsum
                 s_epoch += s_batch
 
                 for i in range(b * K):
@@ -274,7 +289,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
             break
         monitored = curve[e]
         if epoch_hook is not None:
-            answer = epoch_hook(epoch, curve[e], eta)
+            answer = epoch_hook(epoch, curve[e], eta, t)
             if answer is True:
                 status = "stopped"
                 break
