@@ -87,18 +87,20 @@ cdef class MultinomialLogLoss(Loss):
     cdef double row(self, const double* z, const double* y,
                     double* d) noexcept nogil:
         cdef Py_ssize_t k, K = self.n_outputs, c = <Py_ssize_t>y[0]
-        cdef double zmax = z[0], sumexp = 0.0, lse
+        cdef double zmax = z[0], sumexp = 0.0, e
         for k in range(1, K):
             if z[k] > zmax:
                 zmax = z[k]
         for k in range(K):
-            sumexp += exp(z[k] - zmax)
-        lse = zmax + log(sumexp)
+            e = exp(z[k] - zmax)
+            sumexp += e
+            if d != NULL:
+                d[k] = e
         if d != NULL:
             for k in range(K):
-                d[k] = exp(z[k] - lse)
+                d[k] /= sumexp
             d[c] -= 1.0
-        return lse - z[c]
+        return zmax + log(sumexp) - z[c]
 
 
 cdef class Hinge(Loss):
