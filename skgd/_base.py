@@ -40,7 +40,7 @@ COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4
         wander chaotically around the optimum).
     eps : float, default=1e-8
         Denominator constant of Adagrad, RMSprop and Adam.
-    learning_rate : str, default="adaptive"
+    learning_rate : str, default="constant"
         Schedule: "constant", "invscaling", "inverse_time", "exponential",
         "step", "linear", "cosine", "optimal", "adaptive" (divide the
         step by 5 when the objective stops improving) or "line_search"
@@ -83,9 +83,11 @@ COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the validation split; an int makes a fit
         bit-for-bit reproducible.
-    average : bool or int, default=False
+    average : "auto", bool or int, default="auto"
         Polyak-Ruppert averaging of the iterates, from update 1 (True) or
         after ``average`` updates (int); the average is used to predict.
+        "auto" averages from update 1 when the updates are stochastic
+        (``batch_size < n_samples``) and not for full batch.
     warm_start : bool, default=False
         Start ``fit`` from the previous coefficients and optimizer state.
     verbose : int, default=0
@@ -160,7 +162,11 @@ class BaseSGD(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
-        "average": [Interval(Integral, 1, None, closed="left"), "boolean"],
+        "average": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+            "boolean",
+        ],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "callback": [callable, None],
@@ -269,10 +275,19 @@ class BaseSGD(BaseEstimator):
         self._epochs_done = 0
         self.loss_curve_ = []
 
-    def _average_start(self):
-        if self.average is False:
+    def _average_start(self, n_samples):
+        """Update after which iterates are averaged; -1 for no averaging.
+
+        "auto" averages from the first update when updates are stochastic
+        (``batch_size < n_samples``) and not at all for full batch, whose
+        iterates carry no gradient noise to average out.
+        """
+        average = self.average
+        if average == "auto":
+            average = self.batch_size < n_samples
+        if average is False:
             return -1.0
-        return 0.0 if self.average is True else float(self.average)
+        return 0.0 if average is True else float(average)
 
     def _run(self, X, Y, sw, loss, K, *, max_epochs, partial, append):
         """One call of the epoch loop on copies of the state, then commit."""
@@ -295,7 +310,10 @@ class BaseSGD(BaseEstimator):
         validation = None
         if self.early_stopping and not partial:
             sw, validation = self._split_validation(X, Y, sw, rng)
-        hook = self._epoch_hook(theta, theta_avg, X.dtype, d, K, validation)
+        average_start = self._average_start(X.shape[0])
+        hook = self._epoch_hook(
+            theta, theta_avg, average_start, X.dtype, d, K, validation
+        )
         tol = -np.inf if (self.tol is None or partial) else self.tol
 
         result = run_epochs(
@@ -306,7 +324,7 @@ class BaseSGD(BaseEstimator):
             max_epochs=max_epochs, tol=tol,
             n_iter_no_change=self.n_iter_no_change,
             t_start=float(self.t_), epoch_start=self._epochs_done,
-            average_start=self._average_start(),
+            average_start=average_start,
             intercept_scale=intercept_scale, epoch_hook=hook,
         )  # fmt: skip
         if result["status"] == "diverged":
@@ -331,7 +349,11 @@ class BaseSGD(BaseEstimator):
         self.n_iter_ = result["n_epochs"]
         curve = list(result["loss_curve"])
         self.loss_curve_ = (self.loss_curve_ + curve) if append else curve
-        self._set_coef(*self._coef_intercept(theta, theta_avg, self.t_, X.dtype, d, K))
+        self._set_coef(
+            *self._coef_intercept(
+                theta, theta_avg, self.t_, average_start, X.dtype, d, K
+            )
+        )
         if result["status"] == "max_iter" and not partial and self.tol is not None:
             warnings.warn(
                 f"Maximum number of epochs (max_iter={self.max_iter}) reached before "
@@ -341,10 +363,11 @@ class BaseSGD(BaseEstimator):
             )
         return self
 
-    def _coef_intercept(self, theta, theta_avg, t, dtype, d, K):
+    @staticmethod
+    def _coef_intercept(theta, theta_avg, t, average_start, dtype, d, K):
         """(coef of shape (K, d), intercept of shape (K,)) to predict with,
         after ``t`` updates."""
-        use_avg = self.average is not False and t > self._average_start()
+        use_avg = 0 <= average_start < t
         source = theta_avg if use_avg else theta
         coef = source[: d * K].reshape(d, K).T.astype(dtype)
         intercept = source[d * K :].astype(dtype)
@@ -371,14 +394,16 @@ class BaseSGD(BaseEstimator):
     def _is_classification(self):
         return False
 
-    def _epoch_hook(self, theta, theta_avg, dtype, d, K, validation):
+    def _epoch_hook(self, theta, theta_avg, average_start, dtype, d, K, validation):
         """The per-epoch Python hook (None when nothing needs it)."""
         if not (self.verbose or self.callback is not None or validation is not None):
             return None
         start = time.perf_counter()
 
         def hook(epoch, objective, eta, t):
-            coef, intercept = self._coef_intercept(theta, theta_avg, t, dtype, d, K)
+            coef, intercept = self._coef_intercept(
+                theta, theta_avg, t, average_start, dtype, d, K
+            )
             if self.verbose:
                 print(
                     f"-- Epoch {epoch + 1}: objective {objective:.6g}, step {eta:.3g}, "

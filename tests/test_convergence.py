@@ -89,6 +89,7 @@ def test_adaptive_schedule_divides_on_plateaus():
     steps = []
     SGDLogisticClassifier(
         batch_size=64,
+        learning_rate="adaptive",
         random_state=0,
         callback=lambda e, info: steps.append(info["eta"]),
     ).fit(X, y)

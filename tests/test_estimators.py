@@ -65,6 +65,7 @@ def test_engine_converges_to_lbfgs_optimum(cancer, params):
         alpha=alpha,
         batch_size=len(y),
         tol=1e-10,
+        learning_rate="adaptive",
         n_iter_no_change=20,
         max_iter=20_000,
         **params,
@@ -246,15 +247,18 @@ def test_callback_and_verbose(cancer, capsys):
     assert capsys.readouterr().out.count("-- Epoch") == 3
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_early_stopping_monitors_validation_score(cancer):
     X, y = cancer
-    est = SGDLogisticClassifier(
-        early_stopping=True, random_state=0, n_iter_no_change=10
-    )
+    params = {"random_state": 0, "n_iter_no_change": 10, "solver": "adam"}
+    est = SGDLogisticClassifier(early_stopping=True, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, y)
-    assert est.n_iter_ < 1000 and est.score(X, y) > 0.93
+    # Validation accuracy plateaus long before the training objective does.
+    longer = SGDLogisticClassifier(tol=1e-7, **params).fit(X, y)
+    assert est.n_iter_ < longer.n_iter_
+    assert est.score(X, y) > 0.95
 
 
 def test_averaging_uses_the_mean_of_the_iterates():

@@ -19,7 +19,7 @@ def test_main_prints_the_comparison_table(capsys):
     ]
     assert len(rows) == 12
     gaps = {r.split("|")[2].strip(): r.split("|")[6].strip() for r in rows[:6]}
-    assert float(gaps["skgd SGDLogisticClassifier (adam)"]) < 1e-3
+    assert float(gaps["skgd SGDLogisticClassifier (adam)"]) < 5e-3
 
 
 def test_objective_matches_the_reference_transcription():

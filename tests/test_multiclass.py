@@ -22,7 +22,15 @@ EXACT = 1e-12
 # Adam: 300-800 epochs on these data sets. Nesterov with eta0="auto" takes
 # ~2000 epochs on wine and is too slow on digits, whose largest row norm
 # (which sets 1/L) is ~300 times the largest eigenvalue of X^T X / n.
-ADAM = {"solver": "adam", "eta0": 0.1, "tol": 1e-12, "n_iter_no_change": 10}
+# Full-batch Adam converges only with decreasing steps: "adaptive" divides
+# the step on each plateau.
+ADAM = {
+    "solver": "adam",
+    "eta0": 0.1,
+    "learning_rate": "adaptive",
+    "tol": 1e-12,
+    "n_iter_no_change": 10,
+}
 NESTEROV = {
     "solver": "sgd",
     "momentum": 0.9,
