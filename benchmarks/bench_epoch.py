@@ -1,0 +1,98 @@
+"""Dense epoch time per update rule, against the memory floor and sklearn.
+
+On a standardised logistic problem (160k x 100 by default), one epoch of
+each update rule at ``batch_size=256`` (shuffled), in float64 and float32,
+timed as ``(fit(max_iter=k + 1) - fit(max_iter=1)) / k`` so that setup does
+not count; reported as a ratio to one ``X @ w`` pass (the memory floor) and
+to one epoch of scikit-learn's ``SGDClassifier``, all in the same run.
+Run: ``python benchmarks/bench_epoch.py``.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier
+
+from skgd import SGDLogisticClassifier
+
+RULES = {
+    "sgd": {"solver": "sgd"},
+    "momentum": {"solver": "sgd", "momentum": 0.9},
+    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
+    "adagrad": {"solver": "adagrad"},
+    "rmsprop": {"solver": "rmsprop"},
+    "adam": {"solver": "adam"},
+}
+
+
+def median_time(func, repeats):
+    """Median wall time of ``func()`` over ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def epoch_time(make, X, y, epochs, repeats):
+    """Time of one epoch: the difference of two fits divided by the epochs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        long = median_time(lambda: make(epochs + 1).fit(X, y), repeats)
+        short = median_time(lambda: make(1).fit(X, y), repeats)
+    return (long - short) / epochs
+
+
+def main():
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=160_000)
+    parser.add_argument("--n-features", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(args.n_samples, args.n_features))
+    y = X @ rng.normal(size=args.n_features) + rng.logistic(size=len(X)) > 0
+    w = np.ones(args.n_features)
+    floor = median_time(lambda: X @ w, 21)
+    sklearn_epoch = epoch_time(
+        lambda k: SGDClassifier(loss="log_loss", max_iter=k, tol=None, random_state=0),
+        X,
+        y,
+        args.epochs,
+        args.repeats,
+    )
+    print(
+        f"X: {args.n_samples} x {args.n_features}, batch_size={args.batch_size}; "
+        f"one X @ w pass: {floor * 1e3:.2f} ms; SGDClassifier epoch: "
+        f"{sklearn_epoch * 1e3:.1f} ms ({sklearn_epoch / floor:.1f}x the pass)\n"
+    )
+    print("| rule | dtype | epoch (ms) | / X @ w pass | / SGDClassifier epoch |")
+    print("|---|---|--:|--:|--:|")
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        for name, params in RULES.items():
+            t = epoch_time(
+                lambda k, p=params: SGDLogisticClassifier(
+                    batch_size=args.batch_size, max_iter=k, tol=None, **p
+                ),
+                Xd,
+                y,
+                args.epochs,
+                args.repeats,
+            )
+            print(
+                f"| {name} | {np.dtype(dtype).name} | {t * 1e3:.1f} | {t / floor:.2f} "
+                f"| {t / sklearn_epoch:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
