@@ -34,7 +34,7 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
         *,
         alpha=1e-4,
         fit_intercept=True,
-        solver="sgd",
+        solver="auto",
         momentum=0.0,
         nesterov=False,
         beta1=0.9,

@@ -32,8 +32,8 @@ def test_armijo_holds_at_every_accepted_step():
 
     alpha = 1e-3
     SGDLogisticClassifier(
-        alpha=alpha, learning_rate="line_search", batch_size=1000, max_iter=30,
-        tol=None, callback=record,
+        solver="sgd", alpha=alpha, learning_rate="line_search", batch_size=1000,
+        max_iter=30, tol=None, callback=record,
     ).fit(X, y)  # fmt: skip
     Y = y.reshape(-1, 1).astype(float)
     s = np.ones(len(y))
@@ -67,6 +67,7 @@ def test_full_batch_stops_on_gradient_norm():
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     est = SGDLogisticClassifier(
+        solver="sgd",
         alpha=0.1,
         batch_size=1000,
         momentum=0.9,
@@ -88,6 +89,7 @@ def test_adaptive_schedule_divides_on_plateaus():
     X = StandardScaler().fit_transform(X)
     steps = []
     SGDLogisticClassifier(
+        solver="sgd",
         batch_size=64,
         learning_rate="adaptive",
         random_state=0,

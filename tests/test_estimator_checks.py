@@ -9,12 +9,14 @@ from sklearn.utils.estimator_checks import check_estimator
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
 SOLVER_CONFIGS = {
-    "sgd": {},
-    "momentum": {"momentum": 0.9},
-    "nesterov": {"momentum": 0.9, "nesterov": True},
+    "default": {},
+    "sgd": {"solver": "sgd"},
+    "momentum": {"solver": "sgd", "momentum": 0.9},
+    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
     "adagrad": {"solver": "adagrad"},
     "rmsprop": {"solver": "rmsprop"},
     "adam": {"solver": "adam"},
+    "newton": {"solver": "newton"},
 }
 
 
@@ -31,7 +33,10 @@ def test_check_estimator(Estimator, config):
             (kwargs["check_name"], kwargs["status"], kwargs.get("exception"))
         )
 
-    check_estimator(Estimator(**SOLVER_CONFIGS[config]), on_fail=None, callback=record)
+    params = dict(SOLVER_CONFIGS[config])
+    if Estimator is HingeSVM and config == "newton":
+        params["loss"] = "squared_hinge"  # Newton needs a smooth loss
+    check_estimator(Estimator(**params), on_fail=None, callback=record)
     not_passed = [o for o in outcomes if o[1] != "passed"]
     assert len(outcomes) > 50
     assert not_passed == []

@@ -80,6 +80,7 @@ def test_regressor_matches_ridge(diabetes):
     alpha = 0.1
     ridge = Ridge(alpha=alpha * len(y), tol=1e-12).fit(X, y)
     est = SGDLinearRegressor(
+        solver="sgd",
         alpha=alpha,
         batch_size=len(y),
         momentum=0.9,
@@ -152,7 +153,7 @@ def test_sparse_equals_dense(Estimator, params):
 
 def test_tol_none_runs_exactly_max_iter_epochs(cancer):
     X, y = cancer
-    est = SGDLogisticClassifier(tol=None, max_iter=7).fit(X, y)
+    est = SGDLogisticClassifier(solver="sgd", tol=None, max_iter=7).fit(X, y)
     assert est.n_iter_ == 7 and len(est.loss_curve_) == 7
     assert est.t_ == 7 * int(np.ceil(len(y) / 256))
 
@@ -193,11 +194,13 @@ def test_divergence_raises_clear_error_and_keeps_no_nan():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 5)) * 1e3
     y = X @ np.ones(5)
-    est = SGDLinearRegressor(eta0=1e3, learning_rate="constant", batch_size=10)
+    est = SGDLinearRegressor(
+        solver="sgd", eta0=1e3, learning_rate="constant", batch_size=10
+    )
     with pytest.raises(ValueError, match=r"diverged in epoch 1.*eta0=1000.0"):
         est.fit(X, y)
     assert not hasattr(est, "coef_")
-    est = SGDLinearRegressor(random_state=0).fit(X, y)  # eta0="auto" is safe
+    est = SGDLinearRegressor(solver="sgd", random_state=0).fit(X, y)  # auto step
     assert np.all(np.isfinite(est.coef_))
 
 
@@ -207,7 +210,9 @@ def test_predict_proba_is_consistent(cancer):
     est = SGDLogisticClassifier(random_state=0).fit(X, y)
     proba = est.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
-    np.testing.assert_allclose(np.log(proba), est.predict_log_proba(X), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.log(proba), est.predict_log_proba(X), rtol=1e-10, atol=1e-14
+    )
     np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], est.predict(X))
     Xc, yc = cancer
     binary = SGDLogisticClassifier(random_state=0).fit(Xc, yc)
@@ -220,6 +225,7 @@ def test_multinomial_is_not_one_vs_rest():
     X = StandardScaler().fit_transform(X)
     alpha = 5e-2
     est = SGDLogisticClassifier(
+        solver="sgd",
         alpha=alpha,
         batch_size=len(y),
         momentum=0.9,
@@ -242,7 +248,8 @@ def test_callback_and_verbose(cancer, capsys):
         seen.append(info["epoch"])
         return info["epoch"] == 3
 
-    est = SGDLogisticClassifier(callback=stop_after_three, verbose=1).fit(X, y)
+    est = SGDLogisticClassifier(solver="sgd", callback=stop_after_three, verbose=1)
+    est.fit(X, y)
     assert seen == [1, 2, 3] and est.n_iter_ == 3
     assert capsys.readouterr().out.count("-- Epoch") == 3
 

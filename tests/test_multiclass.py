@@ -219,7 +219,7 @@ def test_class_weight_equals_sample_weight(wine, estimator, class_weight, task):
 def test_class_weight_through_partial_fit(wine, estimator):
     X, y = wine
     class_weight = {0: 0.5, 1: 2.0, 2: 3.0}
-    kwargs = {"batch_size": 32, "random_state": 0}
+    kwargs = {"solver": "sgd", "batch_size": 32, "random_state": 0}
     weighted = estimator(class_weight=class_weight, **kwargs)
     reference = estimator(**kwargs)
     for _ in range(3):

@@ -67,6 +67,7 @@ def test_estimator_uses_schedule(learning_rate, params, formula):
     y = np.array([0, 1, 1, 0])
     steps = []
     SGDLogisticClassifier(
+        solver="sgd",
         learning_rate=learning_rate,
         eta0=0.2,
         max_iter=6,
@@ -83,6 +84,7 @@ def test_t_survives_partial_fit():
     y = np.array([0, 1, 1, 0])
     steps = []
     est = SGDLogisticClassifier(
+        solver="sgd",
         learning_rate="invscaling",
         eta0=1.0,
         batch_size=2,

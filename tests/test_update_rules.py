@@ -90,6 +90,7 @@ def test_one_hand_computed_sgd_step():
     g = np.array([-0.25 + 3.0, -0.5 - 1.0 - 1.0])  # X^T D = [2.75, -2.5]
     assert np.allclose(X.T @ D, g)
     est = SGDLinearRegressor(
+        solver="sgd",
         alpha=0.0,
         eta0=0.1,
         learning_rate="constant",
@@ -115,6 +116,7 @@ def test_auto_step_and_intercept_preconditioner(loss, curvature):
     eta = 1 / (curvature * (sq.max() + sigma2) + 0.1)
     Estimator = SGDLogisticClassifier if loss == "log_loss" else HingeSVM
     est = Estimator(
+        solver="sgd",
         alpha=0.1,
         batch_size=100,
         shuffle=False,
@@ -141,6 +143,8 @@ def test_zero_weight_batch_makes_no_update():
     X = np.arange(8.0).reshape(4, 2)
     y = np.array([0, 1, 0, 1])
     s = np.array([0.0, 0.0, 1.0, 1.0])
-    est = SGDLogisticClassifier(batch_size=2, shuffle=False, tol=None, max_iter=2)
+    est = SGDLogisticClassifier(
+        solver="sgd", batch_size=2, shuffle=False, tol=None, max_iter=2
+    )
     est.fit(X, y, sample_weight=s)
     assert est.t_ == 2  # one update per epoch: the first batch weighs nothing
