@@ -453,13 +453,38 @@ def _weighted_gram(B, c, overwrite=False):
     -------
     ndarray of shape (d, d)
     """
+    return _weighted_gram_and_sum(B, c, overwrite)[0]
+
+
+def _weighted_gram_and_sum(B, c, overwrite=False):
+    """``B^T diag(c) B`` and ``B^T c`` (the intercept's column).
+
+    For dense B the second comes from the scaled block ``sqrt(c) B`` while
+    it is still in cache, not from another pass over B.
+
+    Parameters
+    ----------
+    B : {ndarray, CSR matrix} of shape (n_rows, d)
+        A float64 block.
+    c : ndarray of shape (n_rows,)
+        Row weights; must be >= 0 when B is dense.
+    overwrite : bool, default=False
+        A dense B may be scaled in place (it is a copy owned by the caller).
+
+    Returns
+    -------
+    gram : ndarray of shape (d, d)
+    moment : ndarray of shape (d,)
+    """
     if sp.issparse(B):
-        return np.asarray((B.T @ B.multiply(c[:, None]).tocsr()).toarray())
+        gram = (B.T @ B.multiply(c[:, None]).tocsr()).toarray()
+        return np.asarray(gram), np.asarray(B.T @ c).ravel()
+    root = np.sqrt(c)
     if overwrite:
-        B *= np.sqrt(c)[:, None]
+        B *= root[:, None]
     else:
-        B = B * np.sqrt(c)[:, None]
-    return B.T @ B  # NumPy hands A^T A to BLAS syrk
+        B = B * root[:, None]
+    return B.T @ B, B.T @ root  # NumPy hands A^T A to BLAS syrk
 
 
 # ------------------------------------------------------------ Newton ---
@@ -710,10 +735,11 @@ def _diagonal_hessians(X, C, alpha, fit_intercept):
                 continue
             subset = rows.size < 0.8 * c.size
             Bk, ck = (B[rows], c[rows]) if subset else (B, c)
+            gram, moment = _weighted_gram_and_sum(Bk, ck, overwrite=subset)
+            H[k, :d, :d] += gram
             if fit_intercept:
-                H[k, :d, d] += Bk.T @ ck
+                H[k, :d, d] += moment
                 H[k, d, d] += ck.sum()
-            H[k, :d, :d] += _weighted_gram(Bk, ck, overwrite=subset)
     if fit_intercept:
         H[:, d, :d] = H[:, :d, d]
     idx = np.arange(d)
