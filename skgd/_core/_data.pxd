@@ -7,6 +7,8 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
 * ``backward``: G += X_B^T D       (d x K, C order)
 * ``reforward``: Z = X_B W for the batch of the last ``forward`` call,
   with other coefficients (reusing rows already gathered)
+* ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 (one read of the batch
+  where the layout allows)
 
 with W, Z, D and G in float64 whatever the dtype of X, so that losses,
 update rules and schedules are written once, in double precision.
@@ -26,6 +28,9 @@ cdef class Dataset:
                        Py_ssize_t B, const double* D, double* G) noexcept nogil
     cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
                         Py_ssize_t B, const double* W, double* Z) noexcept nogil
+    cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t B, const double* W1, const double* W2,
+                           double* Z1, double* Z2) noexcept nogil
 
 
 cdef class DenseDataset(Dataset):
@@ -40,14 +45,20 @@ cdef class DenseDataset(Dataset):
     cdef bint _in_buffer
     cdef unsigned char[::1] Xb
     cdef unsigned char[::1] Gc
+    # [W1 | W2] and its product, for forward_pair.
+    cdef double[::1] Wpair
+    cdef double[::1] Zpair
     # float32 shadows of W, Z and D for single-precision BLAS.
     cdef float[::1] W32
     cdef float[::1] Z32
     cdef float[::1] D32
 
+    cdef void _forward_any(self, const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t B, const double* W, double* Z,
+                           Py_ssize_t K) noexcept nogil
     cdef void _forward(self, const floating* X, const Py_ssize_t* rows,
                        Py_ssize_t start, Py_ssize_t B, const floating* W,
-                       floating* Z, floating* buf) noexcept nogil
+                       floating* Z, floating* buf, Py_ssize_t K) noexcept nogil
     cdef void _backward(self, const floating* X, const Py_ssize_t* rows,
                         Py_ssize_t start, Py_ssize_t B, const floating* D,
                         double* G, const floating* buf) noexcept nogil

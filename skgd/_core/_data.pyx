@@ -24,6 +24,12 @@ cdef class Dataset:
                         Py_ssize_t B, const double* W, double* Z) noexcept nogil:
         self.forward(rows, start, B, W, Z)
 
+    cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t B, const double* W1, const double* W2,
+                           double* Z1, double* Z2) noexcept nogil:
+        self.forward(rows, start, B, W1, Z1)
+        self.reforward(rows, start, B, W2, Z2)
+
 
 # ---------------------------------------------------------------- dense --
 
@@ -216,25 +222,48 @@ cdef class DenseDataset(Dataset):
         self.gathers = gather > 0
         self.Xb = np.zeros(max(gather, 1) * X.dtype.itemsize, np.uint8)
         self.Gc = np.zeros(self.n_chunks * dK * X.dtype.itemsize, np.uint8)
+        self.Wpair = np.zeros(2 * dK)
+        self.Zpair = np.zeros(2 * max_batch * n_outputs)
         if self.is_float32:
             self.X32 = X
-            self.W32 = np.zeros(dK, np.float32)
-            self.Z32 = np.zeros(max_batch * n_outputs, np.float32)
+            self.W32 = np.zeros(2 * dK, np.float32)
+            self.Z32 = np.zeros(2 * max_batch * n_outputs, np.float32)
             self.D32 = np.zeros(max_batch * n_outputs, np.float32)
         else:
             self.X64 = X
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        cdef Py_ssize_t j, K = self.n_outputs
+        self._forward_any(rows, start, B, W, Z, self.n_outputs)
+
+    cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t B, const double* W1, const double* W2,
+                           double* Z1, double* Z2) noexcept nogil:
+        """Both products in one read of the batch: X_B [W1 | W2]."""
+        cdef Py_ssize_t i, j, k, K = self.n_outputs
+        for j in range(self.n_features):
+            for k in range(K):
+                self.Wpair[j * 2 * K + k] = W1[j * K + k]
+                self.Wpair[j * 2 * K + K + k] = W2[j * K + k]
+        self._forward_any(rows, start, B, &self.Wpair[0], &self.Zpair[0], 2 * K)
+        for i in range(B):
+            for k in range(K):
+                Z1[i * K + k] = self.Zpair[i * 2 * K + k]
+                Z2[i * K + k] = self.Zpair[i * 2 * K + K + k]
+
+    cdef void _forward_any(self, const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t B, const double* W, double* Z,
+                           Py_ssize_t K) noexcept nogil:
+        """Z = X_B W for W with K columns, in the dtype of X."""
+        cdef Py_ssize_t j
         if not self.is_float32:
             self._forward(<const double*>&self.X64[0, 0], rows, start, B, W, Z,
-                          <double*>&self.Xb[0])
+                          <double*>&self.Xb[0], K)
             return
         for j in range(self.n_features * K):
             self.W32[j] = <float>W[j]
         self._forward(<const float*>&self.X32[0, 0], rows, start, B,
-                      &self.W32[0], &self.Z32[0], <float*>&self.Xb[0])
+                      &self.W32[0], &self.Z32[0], <float*>&self.Xb[0], K)
         for j in range(B * K):
             Z[j] = self.Z32[j]
 
@@ -260,8 +289,8 @@ cdef class DenseDataset(Dataset):
 
     cdef void _forward(self, const floating* X, const Py_ssize_t* rows,
                        Py_ssize_t start, Py_ssize_t B, const floating* W,
-                       floating* Z, floating* buf) noexcept nogil:
-        cdef Py_ssize_t c, lo, n_c, d = self.n_features, K = self.n_outputs
+                       floating* Z, floating* buf, Py_ssize_t K) noexcept nogil:
+        cdef Py_ssize_t c, lo, n_c, d = self.n_features
         cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
         cdef floating* chunk_buf
         if self.n_chunks == 1:

@@ -52,25 +52,35 @@ cdef double ARMIJO_C = 1e-4
 cdef int MAX_HALVINGS = 60
 
 
+cdef double _objective_at(Loss loss, double* Z, const double* W, Py_ssize_t dK,
+                          bint fit_intercept, Py_ssize_t b, const double* Yb,
+                          const double* sb, Py_ssize_t ny, double s_batch,
+                          double alpha, double* D) noexcept nogil:
+    """s_batch times the batch objective J_B at theta = W (b at W[dK:]),
+    given Z = X_B W without the intercept (added here); writes
+    s_i dloss_i/dz into D unless D is NULL."""
+    cdef Py_ssize_t i, k, K = loss.n_outputs
+    if fit_intercept:
+        for i in range(b):
+            for k in range(K):
+                Z[i * K + k] += W[dK + k]
+    return loss.batch(Z, Yb, sb, b, ny, D) + 0.5 * alpha * s_batch * _sq_norm(W, dK)
+
+
 cdef double _batch_objective(Dataset data, Loss loss, const double* W,
                              Py_ssize_t dK, bint fit_intercept,
                              const Py_ssize_t* rows, Py_ssize_t start,
                              Py_ssize_t b, const double* Yb, const double* sb,
                              Py_ssize_t ny, double s_batch, double alpha,
                              double* Z, double* D, bint again) noexcept nogil:
-    """s_batch times the batch objective J_B at theta = W (with b at W[dK:]);
-    writes s_i dloss_i/dz into D unless D is NULL. ``again``: the batch is
-    the one of the previous call (its rows need not be gathered again)."""
-    cdef Py_ssize_t i, k, K = loss.n_outputs
+    """``_objective_at`` after computing Z; ``again``: the batch is the one
+    of the previous call (its rows need not be gathered again)."""
     if again:
         data.reforward(rows, start, b, W, Z)
     else:
         data.forward(rows, start, b, W, Z)
-    if fit_intercept:
-        for i in range(b):
-            for k in range(K):
-                Z[i * K + k] += W[dK + k]
-    return loss.batch(Z, Yb, sb, b, ny, D) + 0.5 * alpha * s_batch * _sq_norm(W, dK)
+    return _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb, ny, s_batch,
+                         alpha, D)
 
 
 cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
@@ -191,12 +201,12 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef uint64_t rng = seed
     cdef double t = t_start, eta = schedule.eta0, s_batch, s_epoch
     cdef double obj_epoch, lsum, monitored, best = INFINITY, n_avg
-    cdef double first_objective = -1.0
+    cdef double first_objective = -1.0, lavg = 0.0
     cdef Py_ssize_t n_batches = (n + B - 1) // B
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
     cdef Py_ssize_t no_improve = 0, n_done = 0
     cdef str status = "max_iter"
-    cdef bint diverged = False, grad_converged = False
+    cdef bint diverged = False, grad_converged = False, averaged
 
     for e in range(max_epochs):
         epoch = epoch_start + e
@@ -227,9 +237,21 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 if s_batch == 0.0:
                     continue
 
-                lsum = _batch_objective(data, loss, W, dK, fit_intercept,
-                                        batch_rows, start, b, Yb, sb, ny,
-                                        s_batch, alpha, Z, D, False)
+                averaged = averaging and t > average_start
+                if averaged:
+                    # The objective is monitored at the coefficients that
+                    # predict, the average: both products in one read.
+                    data.forward_pair(batch_rows, start, b, W, &theta_avg[0],
+                                      Z, Zavg)
+                    lsum = _objective_at(loss, Z, W, dK, fit_intercept, b, Yb,
+                                         sb, ny, s_batch, alpha, D)
+                    lavg = _objective_at(loss, Zavg, &theta_avg[0], dK,
+                                         fit_intercept, b, Yb, sb, ny, s_batch,
+                                         alpha, NULL)
+                else:
+                    lsum = _batch_objective(data, loss, W, dK, fit_intercept,
+                                            batch_rows, start, b, Yb, sb, ny,
+                                            s_batch, alpha, Z, D, False)
                 if first_objective < 0.0:
                     first_objective = lsum / s_batch
                 # Divergence: a non-finite objective, or one grown a million
@@ -238,14 +260,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         first_objective + 1.0) * s_batch:
                     diverged = True
                     break
-                if averaging and t > average_start:
-                    # Monitor the coefficients that predict: the average.
-                    obj_epoch += _batch_objective(
-                        data, loss, &theta_avg[0], dK, fit_intercept,
-                        batch_rows, start, b, Yb, sb, ny, s_batch, alpha,
-                        Zavg, NULL, True)
-                else:
-                    obj_epoch += lsum
+                obj_epoch += lavg if averaged else lsum
                 s_epoch += s_batch
 
                 for i in range(b * K):
