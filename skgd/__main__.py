@@ -122,9 +122,14 @@ def estimators(alpha, n_train):
     """Return ``(label, loss, estimator)`` of each model, all at the same alpha."""
     return [
         (
-            "skgd SGDLogisticClassifier",
+            "skgd SGDLogisticClassifier (default)",
             "log_loss",
             SGDLogisticClassifier(alpha=alpha, random_state=0),
+        ),
+        (
+            "skgd SGDLogisticClassifier (sgd)",
+            "log_loss",
+            SGDLogisticClassifier(alpha=alpha, solver="sgd", random_state=0),
         ),
         (
             "skgd SGDLogisticClassifier (adam)",

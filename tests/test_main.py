@@ -17,8 +17,9 @@ def test_main_prints_the_comparison_table(capsys):
         for line in out.splitlines()
         if line.startswith("| make_") or line.startswith("| breast")
     ]
-    assert len(rows) == 12
-    gaps = {r.split("|")[2].strip(): r.split("|")[6].strip() for r in rows[:6]}
+    assert len(rows) == 14
+    gaps = {r.split("|")[2].strip(): r.split("|")[6].strip() for r in rows[:7]}
+    assert float(gaps["skgd SGDLogisticClassifier (default)"]) < 1e-3
     assert float(gaps["skgd SGDLogisticClassifier (adam)"]) < 5e-3
 
 
