@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "skgd", "tests", "benchmarks"],
-        ["ruff", "format", "--check", "skgd", "tests", "benchmarks"],
+        ["ruff", "check", "skgd", "tests", "benchmarks", "examples"],
+        ["ruff", "format", "--check", "skgd", "tests", "benchmarks", "examples"],
         ["cython-lint", *map(str, sorted((ROOT / "skgd" / "_core").glob("*.p*[dx]")))],
     ],
     ids=["ruff", "ruff-format", "cython-lint"],
