@@ -4,6 +4,16 @@ the Cython core, to compare it with."""
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
+# Every first-order solver configuration, by name.
+FIRST_ORDER_RULES = {
+    "sgd": {"solver": "sgd"},
+    "momentum": {"solver": "sgd", "momentum": 0.9},
+    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
+    "adagrad": {"solver": "adagrad"},
+    "rmsprop": {"solver": "rmsprop"},
+    "adam": {"solver": "adam"},
+}
+
 
 def dloss(loss, Z, Y):
     """Derivative of each row's loss with respect to its decision values."""

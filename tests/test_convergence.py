@@ -2,21 +2,14 @@
 
 import numpy as np
 import pytest
-from _reference import gradient, objective
+from _reference import FIRST_ORDER_RULES, gradient, objective
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
-ALL_RULES = [
-    {"solver": "sgd"},
-    {"solver": "sgd", "momentum": 0.9},
-    {"solver": "sgd", "momentum": 0.9, "nesterov": True},
-    {"solver": "adagrad"},
-    {"solver": "rmsprop"},
-    {"solver": "adam"},
-]
-RULE_IDS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+ALL_RULES = list(FIRST_ORDER_RULES.values())
+RULE_IDS = list(FIRST_ORDER_RULES)
 ESTIMATORS = [SGDLinearRegressor, SGDLogisticClassifier, HingeSVM]
 
 
@@ -100,9 +93,7 @@ def test_adaptive_schedule_divides_on_plateaus():
     assert len(distinct) >= 3
 
 
-@pytest.mark.parametrize(
-    "params", ALL_RULES, ids=lambda p: "-".join(map(str, p.values()))
-)
+@pytest.mark.parametrize("params", ALL_RULES, ids=RULE_IDS)
 @pytest.mark.parametrize(
     "Estimator", [SGDLinearRegressor, SGDLogisticClassifier, HingeSVM]
 )
@@ -118,9 +109,7 @@ def test_auto_step_never_diverges_on_unscaled_data(Estimator, params):
     assert max(est.loss_curve_) <= 2 * est.loss_curve_[0]  # no growth
 
 
-@pytest.mark.parametrize(
-    "params", ALL_RULES, ids=lambda p: "-".join(map(str, p.values()))
-)
+@pytest.mark.parametrize("params", ALL_RULES, ids=RULE_IDS)
 def test_a_step_1e6_too_large_raises_in_the_first_epoch(params):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(2000, 8))

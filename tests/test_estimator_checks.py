@@ -4,18 +4,14 @@ No expected failures and no skipped checks: a skipped check fails here.
 """
 
 import pytest
+from _reference import FIRST_ORDER_RULES
 from sklearn.utils.estimator_checks import check_estimator
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
 SOLVER_CONFIGS = {
     "default": {},
-    "sgd": {"solver": "sgd"},
-    "momentum": {"solver": "sgd", "momentum": 0.9},
-    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
-    "adagrad": {"solver": "adagrad"},
-    "rmsprop": {"solver": "rmsprop"},
-    "adam": {"solver": "adam"},
+    **FIRST_ORDER_RULES,
     "newton": {"solver": "newton"},
 }
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _reference import objective
+from _reference import FIRST_ORDER_RULES, objective
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -17,14 +17,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
-SOLVERS = [
-    {"solver": "sgd"},
-    {"solver": "sgd", "momentum": 0.9},
-    {"solver": "sgd", "momentum": 0.9, "nesterov": True},
-    {"solver": "adagrad"},
-    {"solver": "rmsprop"},
-    {"solver": "adam"},
-]
+SOLVERS = list(FIRST_ORDER_RULES.values())
+SOLVER_IDS = list(FIRST_ORDER_RULES)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +43,7 @@ def logistic_optimum(X, y, alpha):
     )
 
 
-@pytest.mark.parametrize(
-    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
-)
+@pytest.mark.parametrize("params", SOLVERS, ids=SOLVER_IDS)
 def test_engine_converges_to_lbfgs_optimum(cancer, params):
     """Full batch with a tight tol reaches scikit-learn's exact optimum.
 
@@ -106,9 +98,7 @@ def test_float32_stays_float32_and_agrees_with_float64(cancer, Estimator):
     np.testing.assert_allclose(est32.coef_, est64.coef_, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize(
-    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
-)
+@pytest.mark.parametrize("params", SOLVERS, ids=SOLVER_IDS)
 def test_same_random_state_refits_bit_identically(cancer, params):
     X, y = cancer
     a = SGDLogisticClassifier(random_state=3, batch_size=32, **params).fit(X, y)
@@ -135,9 +125,7 @@ def test_read_only_and_memmapped_input(cancer, tmp_path):
     SGDLogisticClassifier(random_state=0).fit(Xs, y)
 
 
-@pytest.mark.parametrize(
-    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
-)
+@pytest.mark.parametrize("params", SOLVERS, ids=SOLVER_IDS)
 @pytest.mark.parametrize("Estimator", [SGDLogisticClassifier, HingeSVM])
 def test_sparse_equals_dense(Estimator, params):
     X, y = load_iris(return_X_y=True)

@@ -2,18 +2,11 @@
 
 import numpy as np
 import pytest
-from _reference import Rule, full_batch_descent
+from _reference import FIRST_ORDER_RULES, Rule, full_batch_descent
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
-RULES = {
-    "sgd": {"solver": "sgd"},
-    "momentum": {"solver": "sgd", "momentum": 0.9},
-    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
-    "adagrad": {"solver": "adagrad"},
-    "rmsprop": {"solver": "rmsprop"},
-    "adam": {"solver": "adam"},
-}
+RULES = FIRST_ORDER_RULES
 
 # (estimator, loss name in the reference, number of classes or outputs)
 PROBLEMS = [
