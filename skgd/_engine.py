@@ -111,7 +111,7 @@ def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
     return 1.0 / L, sigma2 if fit_intercept else 1.0
 
 
-def _row_l1_norms(X, block_values=1 << 20):
+def _row_l1_norms(X, block_values=1 << 16):
     """||x_i||_1 of every row, a block of rows at a time (no copy of X)."""
     rows = max(1, block_values // max(1, X.shape[1]))
     return np.concatenate(

@@ -311,3 +311,21 @@ def test_bad_input_gets_clear_errors():
     est = SGDLogisticClassifier().partial_fit(X, y, classes=[0, 1])
     with pytest.raises(ValueError, match="not in classes"):
         est.partial_fit(X, np.array([0, 1, 2, 1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("solver", ["sgd", "adam", "newton"])
+def test_fit_does_not_copy_X(dtype, solver):
+    """No copy of X: the peak extra memory is a fraction of X plus a few
+    length-n work arrays (targets, weights, decision values)."""
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100_000, 50)).astype(dtype)
+    y = (X[:, 0] > 0).astype(int)
+    est = SGDLogisticClassifier(solver=solver, max_iter=2, tol=None, random_state=0)
+    tracemalloc.start()
+    est.fit(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 0.1 * X.nbytes + 12 * 8 * len(X)
