@@ -117,8 +117,12 @@ COMMON_ATTRIBUTES_DOC = """n_features_in_ : int
     eta0_ : float
         The first step size used (the value picked by ``eta0="auto"``).
     loss_curve_ : list of float
-        Objective J per epoch (mean over the epoch's batches of the batch
-        objective before each update; exact J for full batch)."""
+        Objective J per epoch: the weighted mean over the epoch's batches of
+        the batch objective before each update, at the coefficients that
+        predict (the running average when averaging); exact J for full
+        batch. With Newton, J after each step.
+    solver_ : str
+        The solver that ran (what ``solver="auto"`` chose)."""
 
 
 def estimator_doc(summary, *, loss="", attributes, extra=""):
@@ -374,7 +378,7 @@ class BaseSGD(BaseEstimator):
                 f"{type(self).__name__} diverged in epoch {epoch}: the objective "
                 "became non-finite or grew a millionfold, at step size "
                 f"eta={result['eta']:.3g} "
-                f"(eta0={self.eta0!r}, solver={self.solver!r}, "
+                f"(eta0={self.eta0!r}, solver={self.solver_!r}, "
                 f"learning_rate={self.learning_rate!r}). Scale the features "
                 "(e.g. StandardScaler), lower eta0, or use eta0='auto'."
             )
