@@ -10,7 +10,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -468,7 +468,7 @@ class BaseSGD(BaseEstimator):
 
     def _split_validation(self, X, Y, sw, rng):
         """Hold out ``validation_fraction`` rows by giving them zero weight."""
-        stratify = Y[:, 0] if self._is_classification() else None
+        stratify = Y[:, 0] if is_classifier(self) else None
         train, val = train_test_split(
             np.arange(X.shape[0]),
             test_size=self.validation_fraction,
@@ -483,9 +483,6 @@ class BaseSGD(BaseEstimator):
         sw_train = np.zeros_like(sw)
         sw_train[train] = sw[train]
         return sw_train, (X[val], Y[val], sw[val])
-
-    def _is_classification(self):
-        return False
 
     def _epoch_hook(self, theta, theta_avg, average_start, dtype, d, K, validation):
         """The per-epoch Python hook (None when nothing needs it)."""

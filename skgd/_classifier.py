@@ -54,9 +54,6 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
             X, y, sample_weight, first_call=first_call, classes=classes
         )
 
-    def _is_classification(self):
-        return True
-
     def _class_index(self, y):
         idx = np.searchsorted(self.classes_, y)
         idx[idx == len(self.classes_)] = 0

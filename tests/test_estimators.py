@@ -2,6 +2,7 @@
 incremental fitting, convergence against scikit-learn's exact solvers."""
 
 import pickle
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -318,8 +319,6 @@ def test_bad_input_gets_clear_errors():
 def test_fit_does_not_copy_X(dtype, solver):
     """No copy of X: the peak extra memory is a fraction of X plus a few
     length-n work arrays (targets, weights, decision values)."""
-    import tracemalloc
-
     rng = np.random.RandomState(0)
     X = rng.normal(size=(100_000, 50)).astype(dtype)
     y = (X[:, 0] > 0).astype(int)
