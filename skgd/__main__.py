@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from ._hinge import HingeSVM
 from ._logistic import SGDLogisticClassifier
 from ._objective import objective
+from .plotting import plot_loss_curves
 
 ALPHA = 1e-4
 REFERENCE = "sklearn LogisticRegression"
@@ -241,22 +242,19 @@ def plot_curves(plt, path, results, J_ref):
     Logistic models show ``loss_curve_ - J_ref`` on a log axis; the hinge
     model shows its ``loss_curve_`` (there is no reference optimum for it).
     """
+    skgd_results = [r for r in results if r.label.startswith("skgd")]
     fig, (ax_log, ax_hinge) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for result in results:
-        if not result.label.startswith("skgd"):
-            continue
-        curve = np.asarray(result.model.loss_curve_)
-        epochs = np.arange(1, curve.size + 1)
-        if result.loss == "log_loss":
-            ax_log.plot(epochs, curve - J_ref, label=result.label)
-        else:
-            ax_hinge.plot(epochs, curve, label=result.label)
-    ax_log.set_yscale("log", nonpositive="mask")
-    ax_log.set(xlabel="epoch", ylabel="J - J_ref", title="logistic objective")
-    ax_hinge.set(xlabel="epoch", ylabel="J", title="hinge objective")
-    for ax in (ax_log, ax_hinge):
-        ax.legend()
+    for loss, ax, f_star in (("log_loss", ax_log, J_ref), ("hinge", ax_hinge, None)):
+        chosen = [r for r in skgd_results if r.loss == loss]
+        plot_loss_curves(
+            [r.model for r in chosen],
+            labels=[r.label for r in chosen],
+            ax=ax,
+            f_star=f_star,
+        )
         ax.grid(True, which="both", alpha=0.3)
+    ax_log.set_title("logistic objective")
+    ax_hinge.set_title("hinge objective")
     fig.suptitle(f"{results[0].problem}, alpha = {ALPHA:g}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
