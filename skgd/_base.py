@@ -5,6 +5,7 @@ per ``fit`` to the Cython epoch loop (``_core._epoch.run_epochs``). Nothing
 per batch happens here.
 """
 
+import re
 import time
 import warnings
 from numbers import Integral, Real
@@ -15,7 +16,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    validate_data,
+)
 
 from . import _engine
 from ._core._epoch import run_epochs
@@ -25,6 +30,49 @@ from ._newton import newton_solve
 AUTO_NEWTON_FLOPS = 1e9
 
 VALIDATE_X = {"accept_sparse": "csr", "dtype": [np.float64, np.float32], "order": "C"}
+
+# A validation message names what is wrong when it mentions one of these.
+NAMES_AN_INPUT = re.compile(
+    r"\b(X|y|sample_weight|classes|class_weight|labels?|features?)\b"
+)
+
+
+def name_the_input(exc, name):
+    """``exc`` if its message names an input, else the same error type with
+    the message prefixed by ``name`` (to be raised ``from exc``)."""
+    if type(exc) not in (ValueError, TypeError) or NAMES_AN_INPUT.search(str(exc)):
+        return exc
+    return type(exc)(f"Invalid {name}: {exc}")
+
+
+def validate_input(estimator, X, y="no_validation", **kwargs):
+    """``validate_data``, with every error saying which input is wrong.
+
+    Some of scikit-learn's messages name no input ("Complex data not
+    supported", "could not convert string to float", "Found array with 0
+    sample(s)"); they are re-raised, same type, prefixed with the input that
+    fails (X if X alone fails its checks, else y).
+    """
+    try:
+        # check_array's finiteness test sums X first: 1e308 + 1e308 or
+        # inf - inf warn there, although the element-wise test that follows
+        # decides correctly.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return validate_data(estimator, X, y, **kwargs)
+    except (ValueError, TypeError) as exc:
+        if name_the_input(exc, "") is exc:
+            raise
+        name = "y"
+        if "inconsistent numbers of samples" in str(exc):
+            name = "X and y"
+        else:
+            x_kwargs = {k: kwargs[k] for k in VALIDATE_X if k in kwargs}
+            try:
+                check_array(X, input_name="X", **x_kwargs)
+            except (ValueError, TypeError):
+                name = "X"
+        raise name_the_input(exc, name) from exc
+
 
 COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4
         L2 strength of the objective (SPEC section 2).
@@ -208,7 +256,7 @@ class BaseSGD(BaseEstimator):
         """
         self._validate_params()
         self._check_solver_params()
-        X, y = validate_data(
+        X, y = validate_input(
             self, X, y, reset=True, **self._validate_y_kwargs(), **VALIDATE_X
         )
         Y, loss, K = self._encode_targets(y, reset=True)
@@ -227,7 +275,7 @@ class BaseSGD(BaseEstimator):
     def _partial_fit(self, X, y, sample_weight, *, first_call, classes=None):
         self._validate_params()
         self._check_solver_params()
-        X, y = validate_data(
+        X, y = validate_input(
             self, X, y, reset=first_call, **self._validate_y_kwargs(), **VALIDATE_X
         )
         Y, loss, K = self._encode_targets(y, reset=first_call, classes=classes)
@@ -286,14 +334,23 @@ class BaseSGD(BaseEstimator):
             )
 
     def _weights(self, sample_weight, X, y):
-        sw = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
+        try:
+            sw = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        except (ValueError, TypeError) as exc:
+            raise name_the_input(exc, "sample_weight") from exc
         sw = sw * self._class_weights(y)
-        if not sw.sum() > 0:
+        with np.errstate(over="ignore"):
+            total = sw.sum()
+        if not total > 0:
             raise ValueError(
                 "sample_weight sums to zero: at least one row needs a positive weight."
             )
+        if not np.isfinite(total) or sw.max() > 1e100:
+            # J is a weighted mean: scaling every weight leaves it unchanged,
+            # and weights this large overflow their sum or products with X.
+            sw = sw / sw.max()
         return sw
 
     def _class_weights(self, y):
@@ -339,9 +396,15 @@ class BaseSGD(BaseEstimator):
         params = {**self.get_params(), "solver": self.solver_}
         d = X.shape[1]
         n_batches = -(-X.shape[0] // self.batch_size)
-        eta0, intercept_scale = _engine.step_size(
-            self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept
-        )
+        with np.errstate(divide="ignore"):
+            eta0, intercept_scale = _engine.step_size(
+                self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept
+            )
+        if not np.isfinite(eta0):
+            # A zero smoothness constant (X is zero on the weighted rows, or
+            # its squares underflow; alpha = 0; no intercept): J does not
+            # depend on W, and any step is stable.
+            eta0 = 1.0
         schedule_state = dict(self._schedule_state)
         schedule = _engine.make_schedule(params, eta0, n_batches, schedule_state)
         opt_state = {k: v.copy() for k, v in self._optimizer_state.items()}
@@ -432,13 +495,24 @@ class BaseSGD(BaseEstimator):
             }
             return self.callback(self, info) is True
 
-        result = newton_solve(
-            loss, X, Y, sw, self.alpha, self.fit_intercept, K,
-            theta0=self._theta if np.any(self._theta) else None,
-            tol=0.0 if self.tol is None else self.tol,
-            max_iter=max_epochs, callback=step,
-        )  # fmt: skip
+        # Values near the float64 limit overflow; that is reported below.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = newton_solve(
+                loss, X, Y, sw, self.alpha, self.fit_intercept, K,
+                theta0=self._theta if np.any(self._theta) else None,
+                tol=0.0 if self.tol is None else self.tol,
+                max_iter=max_epochs, callback=step,
+            )  # fmt: skip
         theta = result["theta"]
+        if not (
+            np.all(np.isfinite(theta)) and np.all(np.isfinite(result["loss_curve"]))
+        ):
+            raise ValueError(
+                f"{type(self).__name__} with solver='newton' overflowed: the "
+                "objective or the coefficients are not finite in float64. The "
+                "values of X (or y) are too large; scale the features (e.g. "
+                "StandardScaler) and the targets."
+            )
         self._theta, self._theta_avg = theta, theta.copy()
         self.n_iter_ = result["n_iter"]
         self.t_ += result["n_iter"]
@@ -469,13 +543,20 @@ class BaseSGD(BaseEstimator):
     def _split_validation(self, X, Y, sw, rng):
         """Hold out ``validation_fraction`` rows by giving them zero weight."""
         stratify = Y[:, 0] if is_classifier(self) else None
-        train, val = train_test_split(
-            np.arange(X.shape[0]),
-            test_size=self.validation_fraction,
-            random_state=rng,
-            stratify=stratify,
-        )
-        if sw[train].sum() == 0 or val.size == 0:
+        try:
+            train, val = train_test_split(
+                np.arange(X.shape[0]),
+                test_size=self.validation_fraction,
+                random_state=rng,
+                stratify=stratify,
+            )
+        except ValueError as exc:  # too few rows (per class) to hold out
+            raise ValueError(
+                f"early_stopping cannot hold out validation_fraction="
+                f"{self.validation_fraction} of {X.shape[0]} rows: {exc} Set "
+                "early_stopping=False or pass more rows."
+            ) from exc
+        if sw[train].sum() == 0 or sw[val].sum() == 0:
             raise ValueError(
                 "early_stopping needs rows of positive weight in both the training "
                 "and the validation part; lower validation_fraction or add data."

@@ -9,8 +9,9 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
 )
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseSGD
+from ._base import BaseSGD, name_the_input, validate_input
 
 CLASS_WEIGHT_DOC = """class_weight : dict, "balanced" or None, default=None
         Weights ``{class_label: weight}`` multiplied into ``sample_weight``;
@@ -49,10 +50,21 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
                 "partial_fit; pass a dict, e.g. from "
                 "sklearn.utils.class_weight.compute_class_weight on all labels."
             )
-        first_call = _check_partial_fit_first_call(self, classes)
+        try:
+            with np.errstate(invalid="ignore"):  # float labels beyond int64
+                first_call = _check_partial_fit_first_call(self, classes)
+        except (ValueError, TypeError) as exc:  # e.g. NaN, or str mixed with int
+            raise name_the_input(exc, "classes") from exc
         return self._partial_fit(
             X, y, sample_weight, first_call=first_call, classes=classes
         )
+
+    def decision_function(self, X):
+        """Decision values, of shape (n_samples,) or (n_samples, n_classes)."""
+        check_is_fitted(self)
+        X = validate_input(self, X, accept_sparse="csr", reset=False)
+        scores = safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
 
     def _class_index(self, y):
         idx = np.searchsorted(self.classes_, y)
@@ -67,7 +79,15 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
         return idx
 
     def _encode_targets(self, y, *, reset, classes=None):
-        check_classification_targets(y)
+        try:
+            with np.errstate(invalid="ignore"):  # float labels beyond int64
+                check_classification_targets(y)
+        except TypeError as exc:  # labels that cannot be sorted together
+            raise TypeError(
+                "y mixes labels of different types "
+                f"({sorted({type(label).__name__ for label in y})}); convert them "
+                "to one type, e.g. y.astype(str)."
+            ) from exc
         if reset and classes is None:
             self.classes_ = np.unique(y)
         n_classes = len(self.classes_)
@@ -84,6 +104,11 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
         if self.class_weight is None:
             return 1.0
         weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        if not np.all(np.isfinite(weights) & (weights >= 0)):
+            raise ValueError(
+                "class_weight must map every class to a finite, non-negative "
+                f"weight; got {self.class_weight!r}."
+            )
         return weights[self._class_index(y)]
 
     def _set_coef(self, coef, intercept):

@@ -5,9 +5,9 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import VALIDATE_X, BaseSGD, estimator_doc, store_params
+from ._base import VALIDATE_X, BaseSGD, estimator_doc, store_params, validate_input
 
 
 class SGDLinearRegressor(RegressorMixin, BaseSGD):
@@ -87,7 +87,7 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
     def predict(self, X):
         """Predicted values, of shape (n_samples,) or (n_samples, n_outputs)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, **VALIDATE_X)
+        X = validate_input(self, X, reset=False, **VALIDATE_X)
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
     def _validate_y_kwargs(self):
