@@ -12,6 +12,12 @@
   a backtracking (Armijo) line search on J (generalised Newton on the active
   set for the squared hinge).
 
+With ``max_norm=r`` it minimises J subject to ``||W||_F <= r`` exactly: the
+solution is the unconstrained minimiser of J at ``alpha + lambda`` for the
+multiplier ``lambda >= 0`` of the constraint (KKT), found by a root search
+on ``||W(alpha + lambda)|| = r`` (a secular equation on the eigenvalues of
+the centred Gram matrix for squared error).
+
 X is only read in row blocks, each converted to float64 on its own: gradient,
 Hessian and Hessian-vector products are summed over the blocks, so the extra
 memory is a block (``_BLOCK_BYTES``), the Hessian and a few n x K arrays,
@@ -21,10 +27,13 @@ integer weight is exactly a repeated row.
 
 import contextlib
 import copy
+import numbers
+from collections import namedtuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import LinAlgError, cho_factor, cho_solve, pinvh
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh, pinvh
+from scipy.optimize import brentq
 from scipy.special import expit, logsumexp, softmax
 from threadpoolctl import ThreadpoolController
 
@@ -78,8 +87,9 @@ def newton_solve(
     tol=1e-4,
     max_iter=1000,
     callback=None,
+    max_norm=None,
 ):
-    """Exact minimiser of J (SPEC sections 2 and 4).
+    """Exact minimiser of J (SPEC sections 2 and 4), optionally on a ball.
 
     Parameters
     ----------
@@ -109,6 +119,10 @@ def newton_solve(
     callback : callable, default=None
         ``callback(n_iter, J, theta)``, called after every step; returning
         True stops.
+    max_norm : float, default=None
+        If given, the radius r of the constraint ``||W||_F <= r`` (the
+        intercept is free): the result is the exact constrained minimiser
+        (see :func:`_norm_constrained`). None: unconstrained.
 
     Returns
     -------
@@ -116,7 +130,10 @@ def newton_solve(
         ``theta`` (ndarray of shape (d * K + K,)), ``n_iter`` (Newton steps,
         >= 1; the closed form counts 1), ``loss_curve`` (J after each step),
         ``converged`` (the gradient test was met) and ``stopped`` (the
-        callback asked to stop).
+        callback asked to stop). With ``max_norm``, also ``multiplier``
+        (lambda >= 0: the result minimises J at ``alpha + lambda``; 0 when
+        the constraint is inactive), and the counts, curve and callback
+        span all the solves of the root search.
 
     Notes
     -----
@@ -159,20 +176,63 @@ def newton_solve(
             f"newton_solve needs a twice differentiable loss, one of "
             f"{sorted(_LOSSES)}; got {loss!r}."
         )
+    if max_norm is not None and not (
+        isinstance(max_norm, numbers.Real)
+        and not isinstance(max_norm, bool)
+        and 0 < max_norm < np.inf
+    ):
+        raise ValueError(
+            f"max_norm must be a positive number or None; got {max_norm!r}."
+        )
     n, d = X.shape
     K = int(n_outputs)
     w = np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight)
     Y = np.asarray(Y, dtype=np.float64).reshape(n, -1)
     theta = np.zeros(d * K + K) if theta0 is None else np.array(theta0, float)
-    m = d + bool(fit_intercept)
+    problem = _Problem(loss, X, Y, w, alpha, fit_intercept, K)
     work = (X.nnz if sp.issparse(X) else n * d) * K
     with _blas_threads(work):
-        if loss == "squared_error" and min(n + 1, m) <= _MAX_GRAM:
-            return _closed_form(X, Y, w, alpha, fit_intercept, tol, max_iter, callback)
-        lossf = _LOSSES[loss](Y, K)
-        return _newton(
-            lossf, X, w, alpha, fit_intercept, theta, tol, max_iter, callback
-        )
+        if max_norm is not None:
+            return _norm_constrained(
+                problem, float(max_norm), theta, tol, max_iter, callback
+            )
+        return _solve(problem, alpha, theta, tol, max_iter, callback)
+
+
+_Problem = namedtuple("_Problem", "loss X Y w alpha fit_intercept K")
+
+
+def _closed_form_applies(problem):
+    """Whether squared error is solved in closed form (not Newton-CG)."""
+    n, d = problem.X.shape
+    m = d + bool(problem.fit_intercept)
+    return problem.loss == "squared_error" and min(n + 1, m) <= _MAX_GRAM
+
+
+def _solve(problem, alpha, theta, tol, max_iter, callback):
+    """The unconstrained minimiser of J at L2 strength ``alpha``.
+
+    Parameters
+    ----------
+    problem : _Problem
+        Loss, data, normalised weights, fit_intercept and K.
+    alpha : float
+        L2 strength.
+    theta : ndarray of shape (d * K + K,)
+        Starting point (Newton only).
+    tol, max_iter, callback
+        As in :func:`newton_solve`.
+
+    Returns
+    -------
+    dict
+        As :func:`newton_solve`.
+    """
+    X, Y, w, fit_intercept = problem.X, problem.Y, problem.w, problem.fit_intercept
+    if _closed_form_applies(problem):
+        return _closed_form(X, Y, w, alpha, fit_intercept, tol, max_iter, callback)
+    lossf = _LOSSES[problem.loss](Y, problem.K)
+    return _newton(lossf, X, w, alpha, fit_intercept, theta, tol, max_iter, callback)
 
 
 _CONTROLLER = []
@@ -1084,3 +1144,250 @@ def _centred_kernel(X, mu_x):
     Kc -= xm[None, :]
     Kc += mu_x @ mu_x
     return Kc
+
+
+# ----------------------------------------------------- norm constraint ---
+
+# Brent's method on the multiplier: relative tolerance on beta (the secular
+# function is smooth and nearly affine, so this costs few evaluations).
+_ROOT_RTOL = 1e-13
+
+
+class _Interrupted(Exception):
+    """The callback or the budget of Newton steps ended the root search."""
+
+
+def _norm_constrained(problem, radius, theta, tol, max_iter, callback):
+    """Exact minimiser of J subject to ``||W||_F <= radius``.
+
+    By the KKT conditions (J convex, the ball has interior points) the
+    solution minimises J at strength ``beta = alpha + lambda`` for a
+    ``lambda >= 0`` with ``lambda = 0`` or ``||W|| = radius``. The norm of
+    the minimiser ``W(beta)`` decreases with beta, so: if ``W(alpha)`` is in
+    the ball it is the answer; otherwise beta is the root of the increasing
+    ``1 / ||W(beta)|| - 1 / radius`` (affine in beta for a single ridge
+    direction, as in More and Sorensen's trust-region iteration), found by
+    Brent's method:
+
+    - squared error (closed form): on the secular equation of the centred
+      Gram spectrum (:func:`_ridge_multiplier`), then one closed-form solve
+      at the root;
+    - the other losses: one Newton solve per trial beta, each warm-started
+      from the previous solution, bracketed by growing beta from
+      ``alpha + ||grad at W = 0|| / radius`` (for large beta,
+      ``||W(beta)|| ~ ||grad at 0|| / beta``).
+
+    A W outside the ball by rounding of the root is scaled onto it.
+
+    Parameters
+    ----------
+    problem : _Problem
+        The objective.
+    radius : float
+        r > 0.
+    theta : ndarray of shape (d * K + K,)
+        Starting point of the first Newton solve.
+    tol, max_iter, callback
+        As in :func:`newton_solve`; ``max_iter`` bounds the Newton steps of
+        all the solves together, and ``converged`` means the last solve met
+        ``tol`` at the root (KKT stationarity).
+
+    Returns
+    -------
+    dict
+        As :func:`newton_solve`, with ``multiplier``.
+    """
+    path = _PenaltyPath(problem, theta, tol, max_iter, callback)
+    alpha = problem.alpha
+    interrupted = False
+    try:
+        if path.norm(alpha) > radius:
+            if _closed_form_applies(problem):
+                beta = alpha + _ridge_multiplier(problem, radius)
+            else:
+                beta = _multiplier(path, radius)
+            path.solve(beta)
+    except _Interrupted:
+        interrupted = True
+    theta = path.theta.copy()
+    W = path.weights(theta)
+    norm = np.linalg.norm(W)
+    if norm > radius:
+        W *= radius / norm
+    return {
+        "theta": theta,
+        "n_iter": path.n_iter,
+        "loss_curve": path.curve,
+        "converged": path.converged and not interrupted,
+        "stopped": path.stopped,
+        "multiplier": path.beta - alpha,
+    }
+
+
+class _PenaltyPath:
+    """Unconstrained minimisers of J at strengths ``beta >= alpha``.
+
+    Each solve starts from the last solution; all share one budget of
+    ``max_iter`` Newton steps and the callback, and ``curve`` records J at
+    the caller's alpha after every step.
+
+    Parameters
+    ----------
+    problem : _Problem
+        The objective.
+    theta : ndarray of shape (d * K + K,)
+        Starting point of the first solve.
+    tol, max_iter, callback
+        As in :func:`newton_solve`.
+    """
+
+    def __init__(self, problem, theta, tol, max_iter, callback):
+        self.problem, self.theta, self.beta = problem, theta, problem.alpha
+        self.tol, self.max_iter, self.callback = tol, max_iter, callback
+        self.n_iter, self.curve = 0, []
+        self.stopped = self.converged = False
+        self._solved = {}
+
+    def weights(self, theta):
+        """The W part of theta (a view)."""
+        return theta[: self.problem.X.shape[1] * self.problem.K]
+
+    def norm(self, beta):
+        """``||W(beta)||_F``."""
+        return np.linalg.norm(self.weights(self.solve(beta)))
+
+    def solve(self, beta):
+        """theta minimising J at strength beta (solved once per beta).
+
+        Raises
+        ------
+        _Interrupted
+            If the callback asked to stop or no Newton step is left.
+        """
+        if beta not in self._solved:
+            if self.stopped or self.n_iter >= self.max_iter:
+                raise _Interrupted
+            result = _solve(self.problem, beta, self.theta, self.tol,
+                            self.max_iter - self.n_iter, self._step(beta))  # fmt: skip
+            self._solved[beta] = (result["theta"], result["converged"])
+        self.theta, self.converged = self._solved[beta]
+        self.beta = beta
+        if self.stopped:
+            raise _Interrupted
+        return self.theta
+
+    def _step(self, beta):
+        """The inner callback of a solve at beta: records J at alpha."""
+        penalty = beta - self.problem.alpha
+
+        def step(n_iter, J, theta):
+            W = self.weights(theta)
+            self.n_iter += 1
+            self.curve.append(float(J - 0.5 * penalty * (W @ W)))
+            if self.callback is not None:
+                self.stopped = bool(self.callback(self.n_iter, self.curve[-1], theta))
+            return self.stopped
+
+        return step
+
+
+def _multiplier(path, radius):
+    """``beta > alpha`` with ``||W(beta)|| = radius``, by Newton solves.
+
+    Parameters
+    ----------
+    path : _PenaltyPath
+        Holding the solution at alpha, with ``||W(alpha)|| > radius``.
+    radius : float
+        r.
+
+    Returns
+    -------
+    float
+    """
+    alpha = path.problem.alpha
+
+    def secular(beta):
+        return 1.0 / max(path.norm(beta), np.finfo(float).tiny) - 1.0 / radius
+
+    lower, width = alpha, _gradient_norm_at_zero(path.problem, path.theta) / radius
+    width = width if width > 0 else max(alpha, 1.0)
+    while secular(alpha + width) < 0:
+        lower, width = alpha + width, 4.0 * width
+    upper = alpha + width
+    return brentq(secular, lower, upper, xtol=_ROOT_RTOL * upper,
+                  rtol=_ROOT_RTOL, disp=False)  # fmt: skip
+
+
+def _gradient_norm_at_zero(problem, theta):
+    """``||grad_W J||_F`` at W = 0 with the intercept of theta."""
+    X, K = problem.X, problem.K
+    d = X.shape[1]
+    lossf = _LOSSES[problem.loss](problem.Y, K)
+    b = theta[d * K :] if problem.fit_intercept else np.zeros(K)
+    Z = np.repeat(b[None], X.shape[0], axis=0)
+    gW, _ = _gradient(lossf, X, Z, problem.w, 0.0, np.zeros((d, K)), False)
+    return np.linalg.norm(gW)
+
+
+def _ridge_multiplier(problem, radius):
+    """lambda >= 0 with ``||W(alpha + lambda)||_F = radius`` (squared error).
+
+    With ``||W(beta)||^2 = sum_i c2_i / (e_i + beta)^2``
+    (:func:`_ridge_spectrum`), lambda is the root of the increasing
+    ``1 / ||W(alpha + lambda)|| - 1 / radius`` in
+    ``[0, sqrt(sum c2) / radius]``; 0 if the spectrum puts ``W(alpha)`` in
+    the ball (a rounding-level disagreement with the closed form).
+
+    Returns
+    -------
+    float
+    """
+    e, c2 = _ridge_spectrum(problem)
+    e = e + problem.alpha
+
+    def secular(lam):
+        return 1.0 / np.sqrt(np.sum(c2 / (e + lam) ** 2)) - 1.0 / radius
+
+    upper = np.sqrt(np.sum(c2)) / radius
+    if secular(0.0) >= 0:
+        return 0.0
+    if secular(upper) <= 0:
+        return upper
+    return brentq(secular, 0.0, upper, xtol=_ROOT_RTOL * upper,
+                  rtol=_ROOT_RTOL, disp=False)  # fmt: skip
+
+
+def _ridge_spectrum(problem):
+    """Eigenvalues e and weights c2 with ``||W(beta)||_F^2 = sum c2 / (e + beta)^2``.
+
+    Primal (d <= n): ``Gc = Q diag(e) Q^T`` (the centred weighted Gram) and
+    c2 the squared row norms of ``Q^T Xc^T diag(w) Yc``. Dual (d > n): the
+    kernel ``U Kc U = V diag(e) V^T`` (as in :func:`_dual_ridge`) has the
+    same non-zero eigenvalues, ``W = Xc^T U V diag(1 / (e + beta)) V^T U Yc``
+    and c2 is e times the squared row norms of ``V^T U Yc``. Eigenvalues at
+    the rounding level (below size * eps * the largest) are dropped: the
+    minimum-norm convention of the closed form.
+
+    Returns
+    -------
+    e, c2 : ndarray of shape (p,)
+    """
+    X, Y, w = problem.X, problem.Y, problem.w
+    n, d = X.shape
+    K = Y.shape[1]
+    mu_x = _xt_dot(X, w[:, None])[:, 0] if problem.fit_intercept else np.zeros(d)
+    mu_y = w @ Y if problem.fit_intercept else np.zeros(K)
+    if d > n:
+        u = np.sqrt(w)
+        A = _centred_kernel(X, mu_x)
+        A *= u[:, None]
+        A *= u[None, :]
+        e, V = eigh(A, check_finite=False)
+        c2 = e * np.sum((V.T @ (u[:, None] * (Y - mu_y))) ** 2, axis=1)
+    else:
+        G, R = _centred_gram(X, Y, w, mu_x, mu_y)
+        e, Q = eigh(G, check_finite=False)
+        c2 = np.sum((Q.T @ R) ** 2, axis=1)
+    keep = e > e.size * np.finfo(float).eps * max(e[-1], 0.0)
+    return e[keep], c2[keep]
