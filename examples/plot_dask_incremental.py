@@ -35,7 +35,10 @@ X_test, y_test = X[30_000:], y[30_000:]
 
 # %%
 # Three passes over the six blocks: every block is one ``partial_fit`` call.
-model = Incremental(SGDLogisticClassifier(solver="adam", alpha=1e-4, random_state=0))
+model = Incremental(
+    SGDLogisticClassifier(solver="adam", alpha=1e-4, random_state=0),
+    random_state=0,  # the order in which the blocks are shuffled
+)
 accuracies = []
 for _ in range(3):
     model.partial_fit(X_train, y_train, classes=[0, 1])

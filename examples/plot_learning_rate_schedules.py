@@ -2,9 +2,9 @@
 Learning-rate schedules
 =======================
 
-The left panel draws the step size eta_t of every schedule that depends only
+The first plot draws the step size eta_t of every schedule that depends only
 on the update count t (and the epoch), taken from the same Cython objects
-the estimators use. The right panel fits ``SGDLinearRegressor`` with plain
+the estimators use. The second fits ``SGDLinearRegressor`` with plain
 SGD under four of them and compares the loss curves: a constant step stalls
 at a noise floor, and a decaying step goes below it.
 """
@@ -24,22 +24,23 @@ schedules = {
     "inverse_time": {"decay": 5e-3},
     "exponential": {"decay": 5e-3},
     "step": {"gamma": 0.5, "step_size": 5},
-    "linear": {"eta_end": 0.0},
-    "cosine": {"eta_end": 0.0},
+    "linear": {"eta_end": 1e-3},
+    "cosine": {"eta_end": 1e-3},
 }
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+_, ax = plt.subplots(figsize=(7, 4.5))
 for name, params in schedules.items():
     plot_schedule(
         name,
         eta0=eta0,
         n_steps=n_epochs * updates_per_epoch,
         updates_per_epoch=updates_per_epoch,
-        ax=left,
+        ax=ax,
         **params,
     )
-left.set_yscale("log")
-left.set_title(f"eta0 = {eta0}, {updates_per_epoch} updates per epoch")
+ax.set_yscale("log")
+ax.set_title(f"eta0 = {eta0}, {updates_per_epoch} updates per epoch")
+plt.show()
 
 # %%
 # The same schedules in a fit. ``average=False`` shows the raw iterates
@@ -62,12 +63,8 @@ fits = [
     for name in ("constant", "invscaling", "step", "cosine")
 ]
 exact = SGDLinearRegressor(solver="newton").fit(X, y)
-plot_loss_curves(
-    fits,
-    labels=[fit.learning_rate for fit in fits],
-    ax=right,
-    f_star=exact.loss_curve_[-1],
+ax = plot_loss_curves(
+    fits, labels=[fit.learning_rate for fit in fits], f_star=exact.loss_curve_[-1]
 )
-right.set_title("SGDLinearRegressor(solver='sgd'): gap to the optimum")
-fig.tight_layout()
+ax.set_title("SGDLinearRegressor(solver='sgd'): gap to the optimum")
 plt.show()
