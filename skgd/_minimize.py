@@ -280,7 +280,8 @@ def _update_rule(method, size, momentum, nesterov, beta1, beta2, rho, eps):
     metric : callable
         ``metric(t)`` -> the diagonal D the rule divided its step t by
         (``sqrt(s_t) + eps``, Adam's ``s`` bias-corrected), read from the
-        rule's state after the update; None for plain steps (D = I).
+        rule's state after the update; it returns None for plain steps
+        and Newton (D = I).
     """
     if method == "newton":
         return None, lambda t: None
