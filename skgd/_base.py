@@ -11,6 +11,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -28,6 +29,10 @@ from ._newton import newton_solve
 
 # solver="auto" takes Newton when one Hessian costs at most this many flops.
 AUTO_NEWTON_FLOPS = 1e9
+
+# solver="newton" sums squares of the values of X (Gram matrix, Hessian):
+# beyond this, sum_i x_i^2 overflows float64 (1.8e308) for n up to 1e8.
+NEWTON_MAX_VALUE = 1e150
 
 VALIDATE_X = {"accept_sparse": "csr", "dtype": [np.float64, np.float32], "order": "C"}
 
@@ -495,6 +500,14 @@ class BaseSGD(BaseEstimator):
             }
             return self.callback(self, info) is True
 
+        values = X.data if sp.issparse(X) else X
+        largest = float(max(-values.min(), values.max())) if values.size else 0.0
+        if largest > NEWTON_MAX_VALUE:
+            raise ValueError(
+                f"X holds values up to {largest:.3g} in absolute value: the sums "
+                "of their squares in solver='newton' overflow float64. Scale the "
+                "features (e.g. StandardScaler)."
+            )
         # Values near the float64 limit overflow; that is reported below.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             result = newton_solve(
