@@ -32,8 +32,9 @@ def fits():
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     return [
-        SGDLogisticClassifier(solver=solver, max_iter=15, tol=None, random_state=0)
-        .fit(X, y)
+        SGDLogisticClassifier(solver=solver, max_iter=15, tol=None, random_state=0).fit(
+            X, y
+        )
         for solver in ("sgd", "adam")
     ]
 
@@ -132,9 +133,7 @@ def quadratic_grad(x):
 def test_trajectories_are_the_minimize_paths():
     results = [
         minimize(quadratic, [2.0, 1.0], jac=quadratic_grad, eta0=0.1, maxiter=30),
-        minimize(
-            quadratic, [-2.0, 1.0], jac=quadratic_grad, method="adam", maxiter=40
-        ),
+        minimize(quadratic, [-2.0, 1.0], jac=quadratic_grad, method="adam", maxiter=40),
     ]
     ax = plot_trajectory(quadratic, results, labels=["gd", "adam"])
     assert len(ax.lines) == 2
