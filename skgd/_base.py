@@ -549,6 +549,11 @@ class BaseSGD(BaseEstimator):
         after ``t`` updates."""
         use_avg = 0 <= average_start < t
         source = theta_avg if use_avg else theta
+        if dtype == np.float32 and np.max(np.abs(source)) > np.finfo(np.float32).max:
+            raise ValueError(
+                "The coefficients exceed the float32 range of X (e.g. y is "
+                "huge next to X); pass X as float64, or scale y and X."
+            )
         coef = source[: d * K].reshape(d, K).T.astype(dtype)
         intercept = source[d * K :].astype(dtype)
         return np.ascontiguousarray(coef), intercept

@@ -322,10 +322,20 @@ def cases(draw, Estimator):
         "shuffle": draw(st.booleans()),
         "random_state": draw(st.integers(0, 3)),
     }
+    stochastic = params["batch_size"] < n
+    if params.get("momentum") and stochastic:
+        # Known engine limit (report of issue 11): eta0="auto" = 1/L ignores
+        # momentum; heavy ball (mu = 0.9) on single-row squared-hinge
+        # updates can diverge.
+        either.append("stochastic heavy-ball momentum with eta0=1/L")
     schedule = draw(st.sampled_from(SCHEDULES))
     if schedule == "line_search" and solver != "sgd":
         schedule = "constant"
     params["learning_rate"] = schedule
+    if schedule == "line_search" and stochastic:
+        # Known engine limit: the search starts at twice the last accepted
+        # step, and one row's log loss accepts ever larger steps.
+        either.append("line_search on minibatches")
     if draw(st.integers(0, 9)) == 0:
         params["eta0"] = draw(st.sampled_from([1e-3, 1.0, 100.0]))
         either.append("explicit eta0")

@@ -315,3 +315,12 @@ def test_early_stopping_on_too_few_rows_names_the_parameter():
         est = SGDLinearRegressor(solver="sgd", early_stopping=True, random_state=seed)
         with pytest.raises(ValueError, match="early_stopping needs rows of positive"):
             est.fit(X, X[:, 0], sample_weight=sw)
+
+
+def test_float32_coefficients_beyond_float32_raise():
+    """Was: float32 X with y of 1e150 gave coef_ = inf (the float64 optimum
+    cast to float32) and a RuntimeWarning."""
+    X = np.random.RandomState(0).normal(size=(20, 2)).astype(np.float32)
+    y = X.astype(np.float64) @ [1e150, 1e150]
+    with pytest.raises(ValueError, match="exceed the float32 range"):
+        fits_without_runtime_warnings(SGDLinearRegressor(solver="newton"), X, y)
