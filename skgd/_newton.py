@@ -235,6 +235,141 @@ def _solve(problem, alpha, theta, tol, max_iter, callback):
     return _newton(lossf, X, w, alpha, fit_intercept, theta, tol, max_iter, callback)
 
 
+# ------------------------------------- blockwise Newton (skgd.dask) ---
+
+
+def block_terms(
+    loss,
+    X,
+    Y,
+    sample_weight,
+    theta,
+    fit_intercept,
+    n_outputs,
+    *,
+    direction=None,
+    steps=(1.0,),
+):
+    """One row block's share of a Newton step on J (blockwise Newton).
+
+    Sums over the rows of the block, neither normalised by S nor penalised:
+    summed over all blocks, :func:`newton_direction` turns them into J, its
+    gradient and the Newton direction. The arithmetic is that of
+    :func:`newton_solve` (same losses, same blocked BLAS products).
+
+    Parameters
+    ----------
+    loss : {"squared_error", "log_loss", "multinomial", "squared_hinge"}
+        As in :func:`newton_solve`.
+    X : {ndarray, CSR matrix} of shape (n_rows, n_features)
+        The block's rows.
+    Y : ndarray of shape (n_rows, n_y)
+        Targets, as in :func:`newton_solve`.
+    sample_weight : ndarray of shape (n_rows,)
+        Non-negative weights s_i (not normalised).
+    theta : ndarray of shape (d * K + K,)
+        The iterate ``concatenate([W.ravel(), b])``.
+    fit_intercept : bool
+        Whether b is a variable (otherwise it is taken as 0).
+    n_outputs : int
+        K.
+    direction : ndarray like theta, default=None
+        A Newton direction p. Then ``changes`` holds the change of the
+        weighted loss sum from theta to ``theta + t p`` for each t in
+        ``steps`` (per column, as the line search needs), and the
+        derivatives are taken at ``theta + steps[0] p``.
+    steps : sequence of float, default=(1.0,)
+        Trial step sizes along ``direction``.
+
+    Returns
+    -------
+    dict
+        ``weight`` (sum of s_i), ``loss`` (sum of s_i loss_i), ``gradient``
+        (ndarray of shape (m, K), m = d + fit_intercept), ``hessian``
+        (the data part of the Hessian, as in :func:`_hessian`) and
+        ``changes`` (ndarray of shape (len(steps), K or 1), or None).
+    """
+    n, d = X.shape
+    K = int(n_outputs)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    lossf = _LOSSES[loss](np.asarray(Y, dtype=np.float64).reshape(n, -1), K)
+    W, b = _split_theta(theta, d, K, fit_intercept)
+    Z = _decision(X, W, b)
+    changes = None
+    if direction is not None:
+        dZ = _decision(X, *_split_theta(direction, d, K, fit_intercept))
+        changes = np.array(
+            [
+                sum(
+                    w[part] @ lossf.rows(part).change(Z[part], t * dZ[part])
+                    for part in _row_chunks(*Z.shape)
+                )
+                for t in steps
+            ]
+        )
+        Z += steps[0] * dZ
+    gW, gb = _gradient(lossf, X, Z, w, 0.0, W, fit_intercept)
+    return {
+        "weight": float(w.sum()),
+        "loss": _objective(lossf, Z, w, 0.0, W),
+        "gradient": np.vstack([gW, gb[None]]) if fit_intercept else gW,
+        "hessian": _hessian(lossf, X, lossf.curvature(Z), w, 0.0, fit_intercept),
+        "changes": changes,
+    }
+
+
+def newton_direction(terms, theta, loss, alpha, fit_intercept):
+    """J, its gradient and the Newton direction from summed block terms.
+
+    Parameters
+    ----------
+    terms : dict
+        The element-wise sum over all row blocks of :func:`block_terms`.
+    theta : ndarray of shape (d * K + K,)
+        The point the derivatives were taken at.
+    loss : str
+        As in :func:`block_terms`.
+    alpha : float
+        L2 strength.
+    fit_intercept : bool
+        Whether b is a variable.
+
+    Returns
+    -------
+    J : float
+        The objective at theta.
+    gradient : ndarray of shape (m, K)
+        Gradient of J (rows of W, then b if fitted).
+    direction : ndarray of shape (d * K + K,)
+        The Newton direction ``-H^{-1} g`` in theta's layout (multinomial:
+        centred over the classes, like :func:`newton_solve`).
+    """
+    S = terms["weight"]
+    g, H = terms["gradient"] / S, terms["hessian"] / S
+    K = g.shape[1]
+    d = theta.size // K - 1
+    coupled = _LOSSES[loss].coupled
+    W = theta[: d * K].reshape(d, K)
+    g[:d] += alpha * W
+    if coupled:
+        H[np.arange(d * K), np.arange(d * K)] += alpha
+    else:
+        H[:, np.arange(d), np.arange(d)] += alpha
+    step = _solve_newton_system(H, g, alpha, coupled)
+    if coupled:
+        step -= step.mean(axis=1, keepdims=True)
+    b_step = step[d] if fit_intercept else np.zeros(K)
+    J = terms["loss"] / S + 0.5 * alpha * np.sum(W * W)
+    return J, g, np.concatenate([step[:d].ravel(), b_step])
+
+
+def _split_theta(theta, d, K, fit_intercept):
+    """(W of shape (d, K), b of shape (K,)) from theta; b = 0 if not fitted."""
+    W = np.asarray(theta[: d * K], dtype=np.float64).reshape(d, K)
+    b = np.array(theta[d * K :], dtype=np.float64) if fit_intercept else np.zeros(K)
+    return W, b
+
+
 _CONTROLLER = []
 
 
@@ -747,9 +882,37 @@ def _dense_direction(lossf, X, curv, w, alpha, fit_intercept, g):
     ndarray of shape (m, K)
         The direction ``-H^{-1} g``.
     """
-    m, K = g.shape
+    H = _hessian(lossf, X, curv, w, alpha, fit_intercept)
+    return _solve_newton_system(H, g, alpha, lossf.coupled)
+
+
+def _hessian(lossf, X, curv, w, alpha, fit_intercept):
+    """Assembled Hessian: (m K, m K) if ``lossf.coupled``, else (K, m, m)."""
     if lossf.coupled:
-        H = _multinomial_hessian(X, curv, w, alpha, fit_intercept)
+        return _multinomial_hessian(X, curv, w, alpha, fit_intercept)
+    return _diagonal_hessians(X, curv * w[:, None], alpha, fit_intercept)
+
+
+def _solve_newton_system(H, g, alpha, coupled):
+    """``-H^{-1} g`` for a Hessian from :func:`_hessian` (overwritten).
+
+    Parameters
+    ----------
+    H : ndarray of shape (m K, m K) (coupled) or (K, m, m)
+        Hessian of J, penalty included.
+    g : ndarray of shape (m, K)
+        Gradient of J.
+    alpha : float
+        L2 strength (0 selects the minimum-norm solution).
+    coupled : bool
+        The multinomial loss (one system for all K columns).
+
+    Returns
+    -------
+    ndarray of shape (m, K)
+    """
+    m, K = g.shape
+    if coupled:
         # Fix the gauge: add tau times the projector onto "same value in
         # every class" for each row. g and the step are orthogonal to it.
         tau = np.trace(H) / H.shape[0]
@@ -757,7 +920,6 @@ def _dense_direction(lossf, X, curv, w, alpha, fit_intercept, g):
         idx = np.arange(m)
         H4[idx, :, idx, :] += tau / K
         return _spd_solver(H, 1.0)(-g.ravel()).reshape(m, K)
-    H = _diagonal_hessians(X, curv * w[:, None], alpha, fit_intercept)
     step = np.empty_like(g)
     for k in range(K):
         step[:, k] = _spd_solver(H[k], alpha)(-g[:, k])
