@@ -34,7 +34,6 @@ import warnings
 import dask
 import dask.array as da
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -183,7 +182,7 @@ def _local_round(X, y, sample_weight, targets, template, theta, seed):
     est._theta[:] = theta
     est._theta_avg[:] = theta
     est._y_ndim = 2  # the regressor's coef_ of shape (K, d)
-    X = X.tocsr() if sp.issparse(X) else np.ascontiguousarray(X)
+    X = np.ascontiguousarray(X)
     est._run(X, Y, w, targets["loss"], K, max_epochs=1, partial=True, append=False)
     coef = np.asarray(est.coef_, dtype=np.float64).reshape(K, d)
     local = np.concatenate([coef.T.ravel(), np.asarray(est.intercept_, float)])

@@ -200,6 +200,10 @@ def test_federated_blocks_missing_classes_and_stopping_rule(client):
         warnings.simplefilter("error", ConvergenceWarning)
         again = clone(model).set_params(tol=None).fit(Xd, yd)
     _assert_same_model(model, again, 0.0)
+    # warm_start: three more rounds from the fitted parameters
+    again.set_params(warm_start=True).fit(Xd, yd)
+    assert len(again.loss_curve_) == 6 and again.n_iter_ == 3
+    assert again.loss_curve_[3] < again.loss_curve_[2]
 
 
 # ---------------------------------------------------------- Incremental ---
@@ -262,9 +266,11 @@ def test_worker_killed_mid_fit_gives_same_result(client, solver):
         warnings.simplefilter("ignore", ConvergenceWarning)
         expected = DaskSGDLogisticClassifier(**params).fit(X, y)
 
+    pids = _worker_pids(client)
+
     def kill_a_worker(est, info):
         if info["epoch"] == 2:
-            os.kill(next(iter(_worker_pids(client).values())), signal.SIGKILL)
+            os.kill(next(iter(pids.values())), signal.SIGKILL)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -273,3 +279,4 @@ def test_worker_killed_mid_fit_gives_same_result(client, solver):
     _assert_same_model(expected, model, 1e-12)
     assert model.loss_curve_ == pytest.approx(expected.loss_curve_, rel=1e-12)
     client.wait_for_workers(2, timeout=60)
+    assert set(_worker_pids(client).values()) != set(pids.values())
