@@ -4,7 +4,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-CORE = ["_data", "_losses", "_schedules", "_optimizers", "_epoch"]
+CORE = ["_data", "_losses", "_schedules", "_optimizers", "_lazy", "_epoch"]
 
 extensions = [
     Extension(

@@ -9,6 +9,8 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
   with other coefficients (reusing rows already gathered)
 * ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 (one read of the batch
   where the layout allows)
+* ``columns``: the distinct columns with a stored entry in the batch
+  (sparse layouts; -1 for dense data, where every column is present)
 
 with W, Z, D and G in float64 whatever the dtype of X, so that losses,
 update rules and schedules are written once, in double precision.
@@ -31,6 +33,8 @@ cdef class Dataset:
     cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
                            Py_ssize_t B, const double* W1, const double* W2,
                            double* Z1, double* Z2) noexcept nogil
+    cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
+                            Py_ssize_t B, Py_ssize_t* cols) noexcept nogil
 
 
 cdef class DenseDataset(Dataset):
@@ -70,3 +74,6 @@ cdef class CSRDataset(Dataset):
     cdef const int[::1] indices
     cdef const int[::1] indptr
     cdef bint is_float32
+    # Batch number at which each column was last listed by ``columns``.
+    cdef Py_ssize_t[::1] seen
+    cdef Py_ssize_t n_calls

@@ -30,6 +30,10 @@ cdef class Dataset:
         self.forward(rows, start, B, W1, Z1)
         self.reforward(rows, start, B, W2, Z2)
 
+    cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
+                            Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
+        return -1
+
 
 # ---------------------------------------------------------------- dense --
 
@@ -399,6 +403,22 @@ cdef class CSRDataset(Dataset):
             self.data64 = X.data
         self.indices = X.indices
         self.indptr = X.indptr
+        self.seen = np.full(self.n_features, -1, dtype=np.intp)
+        self.n_calls = 0
+
+    cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
+                            Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
+        cdef Py_ssize_t i, r, p, j, m = 0
+        for i in range(B):
+            r = rows[i] if rows != NULL else start + i
+            for p in range(self.indptr[r], self.indptr[r + 1]):
+                j = self.indices[p]
+                if self.seen[j] != self.n_calls:
+                    self.seen[j] = self.n_calls
+                    cols[m] = j
+                    m += 1
+        self.n_calls += 1
+        return m
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:

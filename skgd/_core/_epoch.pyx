@@ -14,7 +14,8 @@ from libc.math cimport INFINITY, fabs, isfinite
 from libc.stdint cimport uint64_t
 import numpy as np
 
-from ._data cimport Dataset
+from ._data cimport CSRDataset, Dataset
+from ._lazy cimport LazyL2
 from ._losses cimport Loss
 from ._optimizers cimport Optimizer
 from ._random cimport shuffle_indices
@@ -55,16 +56,17 @@ cdef int MAX_HALVINGS = 60
 cdef double _objective_at(Loss loss, double* Z, const double* W, Py_ssize_t dK,
                           bint fit_intercept, Py_ssize_t b, const double* Yb,
                           const double* sb, Py_ssize_t ny, double s_batch,
-                          double alpha, double* D) noexcept nogil:
+                          double alpha, double sq_norm,
+                          double* D) noexcept nogil:
     """s_batch times the batch objective J_B at theta = W (b at W[dK:]),
-    given Z = X_B W without the intercept (added here); writes
-    s_i dloss_i/dz into D unless D is NULL."""
+    given Z = X_B W without the intercept (added here) and
+    sq_norm = ||W[:dK]||^2; writes s_i dloss_i/dz into D unless D is NULL."""
     cdef Py_ssize_t i, k, K = loss.n_outputs
     if fit_intercept:
         for i in range(b):
             for k in range(K):
                 Z[i * K + k] += W[dK + k]
-    return loss.batch(Z, Yb, sb, b, ny, D) + 0.5 * alpha * s_batch * _sq_norm(W, dK)
+    return loss.batch(Z, Yb, sb, b, ny, D) + 0.5 * alpha * s_batch * sq_norm
 
 
 cdef double _batch_objective(Dataset data, Loss loss, const double* W,
@@ -80,7 +82,7 @@ cdef double _batch_objective(Dataset data, Loss loss, const double* W,
     else:
         data.forward(rows, start, b, W, Z)
     return _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb, ny, s_batch,
-                         alpha, D)
+                         alpha, _sq_norm(W, dK), D)
 
 
 cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
@@ -179,6 +181,13 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint use_rows = shuffle and not full_batch
     cdef bint averaging = average_start >= 0.0 and theta_avg is not None
     cdef bint monitor_tol = tol > -INFINITY
+    # Sparse minibatches update only the columns they hold (see _lazy.pyx).
+    cdef bint lazy = (isinstance(data, CSRDataset) and not full_batch
+                      and not schedule.line_search)
+    cdef LazyL2 lz = LazyL2(d, K, P, alpha,
+                            average_start if averaging else -1.0)
+    cdef double* avg = &theta_avg[0] if averaging else NULL
+    cdef double sq_w, sq_avg
 
     rows_arr = np.arange(n, dtype=np.intp)
     buffers = np.zeros(3 * B * K + B * ny + B + 2 * (dK + K))
@@ -205,6 +214,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef Py_ssize_t n_batches = (n + B - 1) // B
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
     cdef Py_ssize_t no_improve = 0, n_done = 0
+    if lazy:
+        lz.start(W, avg, t)
     cdef str status = "max_iter"
     cdef bint diverged = False, grad_converged = False, averaged
 
@@ -238,20 +249,25 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     continue
 
                 averaged = averaging and t > average_start
+                if lazy:
+                    lz.n_cols = data.columns(batch_rows, start, b, &lz.cols[0])
+                    lz.catch_up(optimizer, W, avg, t)
+                    sq_w = lz.sq_w
+                    sq_avg = lz.sq_avg
+                else:
+                    sq_w = _sq_norm(W, dK)
+                    sq_avg = _sq_norm(avg, dK) if averaged else 0.0
                 if averaged:
                     # The objective is monitored at the coefficients that
                     # predict, the average: both products in one read.
-                    data.forward_pair(batch_rows, start, b, W, &theta_avg[0],
-                                      Z, Zavg)
-                    lsum = _objective_at(loss, Z, W, dK, fit_intercept, b, Yb,
-                                         sb, ny, s_batch, alpha, D)
-                    lavg = _objective_at(loss, Zavg, &theta_avg[0], dK,
-                                         fit_intercept, b, Yb, sb, ny, s_batch,
-                                         alpha, NULL)
+                    data.forward_pair(batch_rows, start, b, W, avg, Z, Zavg)
+                    lavg = _objective_at(loss, Zavg, avg, dK, fit_intercept,
+                                         b, Yb, sb, ny, s_batch, alpha, sq_avg,
+                                         NULL)
                 else:
-                    lsum = _batch_objective(data, loss, W, dK, fit_intercept,
-                                            batch_rows, start, b, Yb, sb, ny,
-                                            s_batch, alpha, Z, D, False)
+                    data.forward(batch_rows, start, b, W, Z)
+                lsum = _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb,
+                                     ny, s_batch, alpha, sq_w, D)
                 if first_objective < 0.0:
                     first_objective = lsum / s_batch
                 # Divergence: a non-finite objective, or one grown a million
@@ -265,8 +281,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
 
                 for i in range(b * K):
                     D[i] /= s_batch
-                for j in range(dK):
-                    G[j] = alpha * W[j]
+                if lazy:
+                    lz.init_grad(W, G)
+                else:
+                    for j in range(dK):
+                        G[j] = alpha * W[j]
                 data.backward(batch_rows, start, b, D, G)
                 if fit_intercept:
                     for k in range(K):
@@ -286,12 +305,17 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                                        batch_rows, start, b, Yb, sb, ny,
                                        s_batch, alpha, lsum / s_batch, eta, Z)
                     schedule.accept(eta)
+                elif lazy:
+                    lz.step(optimizer, W, G, avg, eta, t)
+                    continue
                 else:
-                    optimizer.step(W, G, P, eta, t)
+                    optimizer.step(W, G, NULL, P, eta, t)
                 if averaging and t > average_start:
                     n_avg = t - average_start
                     for j in range(P):
                         theta_avg[j] += (W[j] - theta_avg[j]) / n_avg
+            if lazy:
+                lz.flush(optimizer, W, avg, t)
             if not diverged and not _all_finite(W, dK + K):
                 diverged = True
         if diverged:

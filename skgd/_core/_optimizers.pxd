@@ -2,15 +2,24 @@
 
 The parameters are theta = [W (d x K, C order), b (K)]; ``step`` applies
 one update with gradient ``g`` and step ``eta`` at update count ``t``
-(from 1) to ``theta[:P]``. Each rule keeps its state in arrays of the same
-length as theta, owned by the caller so that ``partial_fit`` and
-``warm_start`` continue from it; the intercept thereby gets the same rule
-with its own state.
+(from 1) to the coordinates ``idx[:n]`` of theta (``theta[:n]`` when
+``idx`` is NULL). Each rule keeps its state in arrays of the same length
+as theta, owned by the caller so that ``partial_fit`` and ``warm_start``
+continue from it; the intercept thereby gets the same rule with its own
+state.
+
+``lazy_scale(i, t)`` is the factor by which the rule multiplies a
+constant gradient of coordinate i in the long run (1 for plain SGD,
+1 / (1 - mu) with momentum, the inverse root of the second moment for
+the adaptive rules); the sparse engine applies the weight decay a
+coordinate missed at that rate (see _lazy.pyx).
 """
 
 cdef class Optimizer:
-    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
-                   double eta, double t) noexcept nogil
+    cdef void step(self, double* theta, const double* g,
+                   const Py_ssize_t* idx, Py_ssize_t n, double eta,
+                   double t) noexcept nogil
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil
 
 
 cdef class SGD(Optimizer):

@@ -9,14 +9,18 @@ cdef class Optimizer:
 
     state_names = ()
 
-    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
-                   double eta, double t) noexcept nogil:
+    cdef void step(self, double* theta, const double* g,
+                   const Py_ssize_t* idx, Py_ssize_t n, double eta,
+                   double t) noexcept nogil:
         pass
+
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0
 
     def update(self, double[::1] theta, const double[::1] g, double eta,
                double t):
         """Apply one update in place (Python access, e.g. for minimize)."""
-        self.step(&theta[0], &g[0], theta.shape[0], eta, t)
+        self.step(&theta[0], &g[0], NULL, theta.shape[0], eta, t)
 
     @classmethod
     def init_state(cls, Py_ssize_t size):
@@ -37,18 +41,22 @@ cdef class SGD(Optimizer):
         self.nesterov = nesterov
         self.velocity = state["velocity"]
 
-    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
-                   double eta, double t) noexcept nogil:
-        cdef Py_ssize_t j
+    cdef void step(self, double* theta, const double* g,
+                   const Py_ssize_t* idx, Py_ssize_t n, double eta,
+                   double t) noexcept nogil:
+        cdef Py_ssize_t i, j
         cdef double mu = self.momentum, v
-        if mu == 0.0:
-            for j in range(P):
+        for i in range(n):
+            j = idx[i] if idx != NULL else i
+            if mu == 0.0:
                 theta[j] -= eta * g[j]
-            return
-        for j in range(P):
+                continue
             v = mu * self.velocity[j] + g[j]
             self.velocity[j] = v
             theta[j] -= eta * (g[j] + mu * v if self.nesterov else v)
+
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0 / (1.0 - self.momentum)
 
 
 cdef class Adagrad(Optimizer):
@@ -60,12 +68,17 @@ cdef class Adagrad(Optimizer):
         self.eps = eps
         self.sum_sq = state["sum_sq"]
 
-    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
-                   double eta, double t) noexcept nogil:
-        cdef Py_ssize_t j
-        for j in range(P):
+    cdef void step(self, double* theta, const double* g,
+                   const Py_ssize_t* idx, Py_ssize_t n, double eta,
+                   double t) noexcept nogil:
+        cdef Py_ssize_t i, j
+        for i in range(n):
+            j = idx[i] if idx != NULL else i
             self.sum_sq[j] += g[j] * g[j]
             theta[j] -= eta * g[j] / (sqrt(self.sum_sq[j]) + self.eps)
+
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0 / (sqrt(self.sum_sq[i]) + self.eps)
 
 
 cdef class RMSprop(Optimizer):
@@ -78,13 +91,18 @@ cdef class RMSprop(Optimizer):
         self.eps = eps
         self.mean_sq = state["mean_sq"]
 
-    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
-                   double eta, double t) noexcept nogil:
-        cdef Py_ssize_t j
+    cdef void step(self, double* theta, const double* g,
+                   const Py_ssize_t* idx, Py_ssize_t n, double eta,
+                   double t) noexcept nogil:
+        cdef Py_ssize_t i, j
         cdef double rho = self.rho
-        for j in range(P):
+        for i in range(n):
+            j = idx[i] if idx != NULL else i
             self.mean_sq[j] = rho * self.mean_sq[j] + (1.0 - rho) * g[j] * g[j]
             theta[j] -= eta * g[j] / (sqrt(self.mean_sq[j]) + self.eps)
+
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0 / (sqrt(self.mean_sq[i]) + self.eps)
 
 
 cdef class Adam(Optimizer):
@@ -100,13 +118,19 @@ cdef class Adam(Optimizer):
         self.m1 = state["m1"]
         self.m2 = state["m2"]
 
-    cdef void step(self, double* theta, const double* g, Py_ssize_t P,
-                   double eta, double t) noexcept nogil:
-        cdef Py_ssize_t j
+    cdef void step(self, double* theta, const double* g,
+                   const Py_ssize_t* idx, Py_ssize_t n, double eta,
+                   double t) noexcept nogil:
+        cdef Py_ssize_t i, j
         cdef double b1 = self.beta1, b2 = self.beta2
         cdef double c1 = 1.0 - pow(b1, t), c2 = 1.0 - pow(b2, t)
-        for j in range(P):
+        for i in range(n):
+            j = idx[i] if idx != NULL else i
             self.m1[j] = b1 * self.m1[j] + (1.0 - b1) * g[j]
             self.m2[j] = b2 * self.m2[j] + (1.0 - b2) * g[j] * g[j]
             theta[j] -= eta * (self.m1[j] / c1) / (
                 sqrt(self.m2[j] / c2) + self.eps)
+
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0 / (sqrt(self.m2[i] / (1.0 - pow(self.beta2, t)))
+                      + self.eps)

@@ -1,0 +1,29 @@
+from ._optimizers cimport Optimizer
+
+
+cdef class LazyL2:
+    cdef Py_ssize_t d, K, dK, P
+    cdef double alpha, average_start
+    cdef bint averaging
+    cdef double log_a, c_sum
+    cdef double[::1] last_log_a, last_c, last_t
+    cdef double[::1] sum_w
+    cdef unsigned char[::1] in_batch
+    cdef Py_ssize_t[::1] cols
+    cdef Py_ssize_t[::1] coords
+    cdef Py_ssize_t n_cols, n_coords
+    cdef readonly double sq_w, sq_avg
+
+    cdef double _n_avg(self, double t) noexcept nogil
+    cdef void _norms(self, const double* W, const double* avg) noexcept nogil
+    cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
+                               double* avg, double t) noexcept nogil
+    cdef void start(self, const double* W, const double* avg,
+                    double t) noexcept nogil
+    cdef void catch_up(self, Optimizer opt, double* W, double* avg,
+                       double t) noexcept nogil
+    cdef void init_grad(self, const double* W, double* G) noexcept nogil
+    cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
+                   double eta, double t) noexcept nogil
+    cdef void flush(self, Optimizer opt, double* W, double* avg,
+                    double t) noexcept nogil

@@ -1,0 +1,216 @@
+"""Lazy L2 updates for sparse minibatches: O(nnz of the batch) per update.
+
+A coordinate W_jk whose column j is absent from a batch gets the gradient
+alpha W_jk alone. Instead of touching it, the engine records the step's
+decay factor (1 - eta_t alpha) in a running log-product ``log_a`` and
+applies what a coordinate missed when its column next appears (or at a
+flush, at every epoch's end):
+
+    W_jk <- W_jk * exp(p_jk * (log_a - last_log_a[j]))
+
+with p_jk the update rule's long-run scale of a constant gradient
+(``Optimizer.lazy_scale``). For plain SGD (p = 1) this is exactly the
+product of the missed factors -- the "W = scale * v" trick of SPEC
+section 3 kept per column -- so sparse and dense fits coincide. For the
+other rules the missed steps are approximated: the coordinate's state
+(velocity, moments) advances only when its column appears, and the missed
+decay is applied at the rule's current rate p_jk; a column present in
+every batch is updated exactly as on dense data.
+
+Polyak-Ruppert averaging keeps, per coordinate, the sum of W over the
+averaged updates; the missed terms of a decaying coordinate are a sum of
+the same factors: exact for p = 1 through the running sum ``c_sum`` of
+the product, a geometric series at the mean rate otherwise (exact for a
+constant step).
+"""
+
+from libc.math cimport exp, expm1, log1p
+import numpy as np
+
+from ._optimizers cimport Optimizer
+
+# Flush (bring every coordinate up to date and restart the products) before
+# the running sums lose precision or the products underflow.
+cdef double MAX_C_SUM = 1e4
+cdef double MIN_LOG_A = -200.0
+
+
+cdef class LazyL2:
+    """Bookkeeping of the missed decay of d columns of K coordinates each,
+    for theta = [W (d x K), b (K)] of length P; ``cols[:n_cols]`` is the
+    current batch's set of columns (filled by ``Dataset.columns``)."""
+
+    def __init__(self, Py_ssize_t d, Py_ssize_t K, Py_ssize_t P,
+                 double alpha, double average_start):
+        self.d = d
+        self.K = K
+        self.dK = d * K
+        self.P = P
+        self.alpha = alpha
+        self.average_start = average_start
+        self.averaging = average_start >= 0.0
+        self.last_log_a = np.zeros(d)
+        self.last_c = np.zeros(d)
+        self.last_t = np.zeros(d)
+        self.sum_w = np.zeros(P)
+        self.in_batch = np.zeros(d, dtype=np.uint8)
+        self.cols = np.zeros(d, dtype=np.intp)
+        self.coords = np.zeros(P, dtype=np.intp)
+
+    cdef double _n_avg(self, double t) noexcept nogil:
+        """Number of averaged updates among the first t."""
+        return t - self.average_start if self.averaging and \
+            t > self.average_start else 0.0
+
+    cdef void start(self, const double* W, const double* avg,
+                    double t) noexcept nogil:
+        """Begin at update count t with every coordinate up to date."""
+        cdef Py_ssize_t i, j
+        cdef double n = self._n_avg(t)
+        self.log_a = 0.0
+        self.c_sum = 0.0
+        for j in range(self.d):
+            self.last_log_a[j] = 0.0
+            self.last_c[j] = 0.0
+            self.last_t[j] = t
+        for i in range(self.P):
+            self.sum_w[i] = avg[i] * n if n > 0.0 else 0.0
+        self._norms(W, avg)
+
+    cdef void _norms(self, const double* W, const double* avg) noexcept nogil:
+        cdef Py_ssize_t i
+        self.sq_w = 0.0
+        self.sq_avg = 0.0
+        for i in range(self.dK):
+            self.sq_w += W[i] * W[i]
+            if avg != NULL:
+                self.sq_avg += avg[i] * avg[i]
+
+    cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
+                               double* avg, double t) noexcept nogil:
+        """Apply the decay column j missed since ``last_t[j]``."""
+        cdef Py_ssize_t k, i
+        cdef double dl = self.log_a - self.last_log_a[j]
+        cdef double k_gap = t - self.last_t[j]
+        cdef double k_avg = self._n_avg(t) - self._n_avg(self.last_t[j])
+        cdef double n = self._n_avg(t), p, w0, x, missed
+        if k_gap > 0.0:
+            for k in range(self.K):
+                i = j * self.K + k
+                w0 = W[i]
+                if w0 == 0.0:
+                    continue
+                p = opt.lazy_scale(i, t)
+                if k_avg > 0.0:
+                    if dl == 0.0:
+                        missed = k_avg
+                    elif p == 1.0:
+                        missed = (self.c_sum - self.last_c[j]) * exp(
+                            -self.last_log_a[j])
+                    else:
+                        x = p * dl / k_gap
+                        missed = k_avg if x == 0.0 else exp(
+                            (k_gap - k_avg + 1.0) * x) * expm1(
+                                k_avg * x) / expm1(x)
+                    self.sum_w[i] += w0 * missed
+                W[i] = w0 * exp(p * dl) if dl != 0.0 else w0
+                self.sq_w += W[i] * W[i] - w0 * w0
+        self.last_log_a[j] = self.log_a
+        self.last_c[j] = self.c_sum
+        self.last_t[j] = t
+        if n > 0.0:
+            for k in range(self.K):
+                i = j * self.K + k
+                x = self.sum_w[i] / n
+                self.sq_avg += x * x - avg[i] * avg[i]
+                avg[i] = x
+
+    cdef void catch_up(self, Optimizer opt, double* W, double* avg,
+                       double t) noexcept nogil:
+        """Bring the batch's columns ``cols[:n_cols]`` to update count t and
+        list their coordinates (and the intercepts) in ``coords``."""
+        cdef Py_ssize_t c, j, k, m = 0
+        for c in range(self.n_cols):
+            j = self.cols[c]
+            self.in_batch[j] = 1
+            self._catch_up_column(opt, j, W, avg, t)
+            for k in range(self.K):
+                self.coords[m] = j * self.K + k
+                m += 1
+        for k in range(self.dK, self.P):
+            self.coords[m] = k
+            m += 1
+        self.n_coords = m
+
+    cdef void init_grad(self, const double* W, double* G) noexcept nogil:
+        """G = alpha W on the batch's coordinates (before the data part)."""
+        cdef Py_ssize_t c, i
+        for c in range(self.n_coords):
+            i = self.coords[c]
+            G[i] = self.alpha * W[i]
+
+    cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
+                   double eta, double t) noexcept nogil:
+        """Update t: the rule on the batch's coordinates, the decay of the
+        others recorded; ``avg`` is NULL without averaging."""
+        cdef Py_ssize_t c, i, j
+        cdef double n = self._n_avg(t), old
+        cdef double x = eta * self.alpha
+        if x >= 1.0:
+            # The decay factor is not positive: update every coordinate.
+            self.flush(opt, W, avg, t - 1.0)
+            for j in range(self.d):
+                if not self.in_batch[j]:
+                    for i in range(j * self.K, (j + 1) * self.K):
+                        G[i] = self.alpha * W[i]
+            for i in range(self.P):
+                self.coords[i] = i
+            self.n_coords = self.P
+            for j in range(self.d):
+                self.cols[j] = j
+            self.n_cols = self.d
+        else:
+            self.log_a += log1p(-x)
+        if n > 0.0:
+            self.c_sum += exp(self.log_a)
+        for c in range(self.n_coords):
+            i = self.coords[c]
+            if i < self.dK:
+                self.sq_w -= W[i] * W[i]
+        opt.step(W, G, &self.coords[0], self.n_coords, eta, t)
+        for c in range(self.n_coords):
+            i = self.coords[c]
+            if i < self.dK:
+                self.sq_w += W[i] * W[i]
+            if n > 0.0:
+                self.sum_w[i] += W[i]
+                old = avg[i]
+                avg[i] = self.sum_w[i] / n
+                if i < self.dK:
+                    self.sq_avg += avg[i] * avg[i] - old * old
+        for c in range(self.n_cols):
+            j = self.cols[c]
+            self.in_batch[j] = 0
+            self.last_log_a[j] = self.log_a
+            self.last_c[j] = self.c_sum
+            self.last_t[j] = t
+        if self.c_sum > MAX_C_SUM or self.log_a < MIN_LOG_A:
+            self.flush(opt, W, avg, t)
+
+    cdef void flush(self, Optimizer opt, double* W, double* avg,
+                    double t) noexcept nogil:
+        """Bring every coordinate to update count t and restart the
+        products; the squared norms are recomputed exactly."""
+        cdef Py_ssize_t i, j
+        cdef double n = self._n_avg(t)
+        for j in range(self.d):
+            self._catch_up_column(opt, j, W, avg, t)
+        if n > 0.0:
+            for i in range(self.dK, self.P):
+                avg[i] = self.sum_w[i] / n
+        self.log_a = 0.0
+        self.c_sum = 0.0
+        for j in range(self.d):
+            self.last_log_a[j] = 0.0
+            self.last_c[j] = 0.0
+        self._norms(W, avg)
