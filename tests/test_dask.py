@@ -7,9 +7,11 @@ import logging
 import os
 import resource
 import signal
+import sys
 import time
 import warnings
 
+import cloudpickle
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -25,6 +27,10 @@ from sklearn.linear_model import LogisticRegression
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 from skgd._objective import objective
 from skgd.dask import DaskHingeSVM, DaskSGDLinearRegressor, DaskSGDLogisticClassifier
+
+# Functions of this module sent to workers travel by value: the workers
+# cannot import the test module (pytest's importlib mode).
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 # Every worker's memory limit; the large-data test streams more than this.
 MEMORY_LIMIT = 600 * 2**20
