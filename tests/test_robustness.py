@@ -14,21 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _reference import FIRST_ORDER_RULES
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 import skgd
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
-CONFIGS = {
-    "sgd": {"solver": "sgd"},
-    "momentum": {"solver": "sgd", "momentum": 0.9},
-    "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterov": True},
-    "adagrad": {"solver": "adagrad"},
-    "rmsprop": {"solver": "rmsprop"},
-    "adam": {"solver": "adam"},
-    "newton": {"solver": "newton"},
-}
+CONFIGS = {**FIRST_ORDER_RULES, "newton": {"solver": "newton"}}
 ESTIMATORS = {
     "regressor": SGDLinearRegressor,
     "logistic": SGDLogisticClassifier,

@@ -15,7 +15,8 @@ cdef class LazyL2:
     cdef readonly double sq_w, sq_avg
 
     cdef double _n_avg(self, double t) noexcept nogil
-    cdef void _norms(self, const double* W, const double* avg) noexcept nogil
+    cdef void _restart(self, const double* W,
+                       const double* avg) noexcept nogil
     cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
                                double* avg, double t) noexcept nogil
     cdef void start(self, const double* W, const double* avg,

@@ -67,18 +67,21 @@ cdef class LazyL2:
         """Begin at update count t with every coordinate up to date."""
         cdef Py_ssize_t i, j
         cdef double n = self._n_avg(t)
+        for j in range(self.d):
+            self.last_t[j] = t
+        for i in range(self.P):
+            self.sum_w[i] = avg[i] * n if n > 0.0 else 0.0
+        self._restart(W, avg)
+
+    cdef void _restart(self, const double* W, const double* avg) noexcept nogil:
+        """Restart the products (every coordinate is up to date) and
+        recompute the squared norms exactly."""
+        cdef Py_ssize_t i, j
         self.log_a = 0.0
         self.c_sum = 0.0
         for j in range(self.d):
             self.last_log_a[j] = 0.0
             self.last_c[j] = 0.0
-            self.last_t[j] = t
-        for i in range(self.P):
-            self.sum_w[i] = avg[i] * n if n > 0.0 else 0.0
-        self._norms(W, avg)
-
-    cdef void _norms(self, const double* W, const double* avg) noexcept nogil:
-        cdef Py_ssize_t i
         self.sq_w = 0.0
         self.sq_avg = 0.0
         for i in range(self.dK):
@@ -200,7 +203,7 @@ cdef class LazyL2:
     cdef void flush(self, Optimizer opt, double* W, double* avg,
                     double t) noexcept nogil:
         """Bring every coordinate to update count t and restart the
-        products; the squared norms are recomputed exactly."""
+        products."""
         cdef Py_ssize_t i, j
         cdef double n = self._n_avg(t)
         for j in range(self.d):
@@ -208,9 +211,4 @@ cdef class LazyL2:
         if n > 0.0:
             for i in range(self.dK, self.P):
                 avg[i] = self.sum_w[i] / n
-        self.log_a = 0.0
-        self.c_sum = 0.0
-        for j in range(self.d):
-            self.last_log_a[j] = 0.0
-            self.last_c[j] = 0.0
-        self._norms(W, avg)
+        self._restart(W, avg)
