@@ -1,10 +1,19 @@
-"""Compile the Cython core (the rest of the build is in pyproject.toml)."""
+"""Compile the Cython core (the rest of the build is in pyproject.toml).
+
+``SKGD_DEBUG=1`` builds the debug variant: bounds, wraparound and
+initialisation checks on every memoryview access, C asserts kept, no
+optimisation (for the fuzz suite; see README, "Debug build"). Switch
+variants with ``build_ext -i --force``.
+"""
+
+import os
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 CORE = ["_data", "_losses", "_schedules", "_optimizers", "_lazy", "_epoch"]
+DEBUG = os.environ.get("SKGD_DEBUG", "0") not in ("", "0")
 
 extensions = [
     Extension(
@@ -12,7 +21,8 @@ extensions = [
         [f"skgd/_core/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-        extra_compile_args=["-O3", "-fopenmp"],
+        extra_compile_args=(["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"])
+        + ["-fopenmp"],
         extra_link_args=["-fopenmp"],
     )
     for name in CORE
@@ -23,10 +33,12 @@ setup(
         extensions,
         compiler_directives={
             "language_level": 3,
-            "boundscheck": False,
-            "wraparound": False,
+            "boundscheck": DEBUG,
+            "wraparound": DEBUG,
             "cdivision": True,
-            "initializedcheck": False,
+            "initializedcheck": DEBUG,
         },
+        # Its own C files, so that switching variants regenerates nothing.
+        build_dir="build/debug" if DEBUG else None,
     )
 )

@@ -5,6 +5,7 @@ per ``fit`` to the Cython epoch loop (``_core._epoch.run_epochs``). Nothing
 per batch happens here.
 """
 
+import functools
 import re
 import time
 import warnings
@@ -195,6 +196,27 @@ def store_params(estimator, init_locals):
             setattr(estimator, name, value)
 
 
+def _all_or_nothing(fit_method):
+    """Make a fitting method leave the estimator as it was when it raises.
+
+    On any exception (a bad input, divergence, Ctrl-C during the nogil
+    loop) the estimator's attributes are restored: it stays unfitted, or
+    keeps its previous fit whole, never half of a new one.
+    """
+
+    @functools.wraps(fit_method)
+    def fit(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return fit_method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return fit
+
+
 class BaseSGD(BaseEstimator):
     """Parameters and the fit loop shared by the three estimators.
 
@@ -245,6 +267,7 @@ class BaseSGD(BaseEstimator):
 
     # ------------------------------------------------------------ public --
 
+    @_all_or_nothing
     def fit(self, X, y, sample_weight=None):
         """Fit the model by minibatch gradient descent.
 
@@ -277,6 +300,7 @@ class BaseSGD(BaseEstimator):
 
     # --------------------------------------------------------- internals --
 
+    @_all_or_nothing
     def _partial_fit(self, X, y, sample_weight, *, first_call, classes=None):
         self._validate_params()
         self._check_solver_params()
@@ -403,8 +427,9 @@ class BaseSGD(BaseEstimator):
         n_batches = -(-X.shape[0] // self.batch_size)
         with np.errstate(divide="ignore"):
             eta0, intercept_scale = _engine.step_size(
-                self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept
-            )
+                self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept,
+                momentum=self.momentum, stochastic=self.batch_size < X.shape[0],
+            )  # fmt: skip
         if not np.isfinite(eta0):
             # A zero smoothness constant (X is zero on the weighted rows, or
             # its squares underflow; alpha = 0; no intercept): J does not

@@ -71,7 +71,17 @@ def make_dataset(X, n_outputs, batch_size):
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 
 
-def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
+def step_size(
+    solver,
+    eta0,
+    loss,
+    X,
+    sample_weight,
+    alpha,
+    fit_intercept,
+    momentum=0.0,
+    stochastic=False,
+):
     """The first step ``eta0`` and the intercept preconditioner.
 
     With ``eta0="auto"``, over the rows of positive weight only:
@@ -84,6 +94,13 @@ def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
       coefficients. L accounts for it::
 
           L = CURVATURE[loss] * (max_i ||x_i||^2 + sigma2) + alpha
+
+      With heavy-ball or Nesterov momentum ``mu`` on minibatches
+      (``stochastic``), ``(1 - mu) / L``: stochastic momentum moves like
+      plain SGD with step ``eta / (1 - mu)``, and 1 / L is the step that
+      is safe there (at ``batch_size=1`` and mu = 0.9, 1 / L diverges).
+      Full batch keeps 1 / L, inside heavy ball's stable range
+      ``eta L < 2 (1 + mu)``.
 
     * adagrad, rmsprop, adam: ``ADAPTIVE_STEP[solver] / m``, m the weighted
       mean of ||x_i||_1 (+1 for the intercept); no preconditioner (these
@@ -108,7 +125,8 @@ def step_size(solver, eta0, loss, X, sample_weight, alpha, fit_intercept):
     if fit_intercept:
         sigma2 = max(1.0, np.average(sq_norms, weights=weights))
     L = CURVATURE[loss] * (sq_norms.max() + sigma2) + alpha
-    return 1.0 / L, sigma2 if fit_intercept else 1.0
+    damping = (1.0 - momentum) if stochastic else 1.0
+    return damping / L, sigma2 if fit_intercept else 1.0
 
 
 def _row_l1_norms(X, block_values=1 << 16):

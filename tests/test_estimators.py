@@ -134,9 +134,14 @@ def test_sparse_equals_dense(Estimator, params):
     X[np.abs(X) < 0.5] = 0
     dense = Estimator(random_state=0, batch_size=16, **params).fit(X, y)
     sparse = Estimator(random_state=0, batch_size=16, **params).fit(sp.csr_matrix(X), y)
-    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    # Plain SGD is exact on CSR; the stateful rules update a column's state
+    # only in the batches that hold it (an approximation, bounded in
+    # test_sparse.py), and a few batches here miss a column.
+    exact = params.get("solver") == "sgd" and not params.get("momentum")
+    rtol = 1e-10 if exact else 1e-5
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=rtol, atol=1e-12)
     np.testing.assert_allclose(
-        sparse.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12
+        sparse.intercept_, dense.intercept_, rtol=rtol, atol=1e-12
     )
 
 

@@ -323,11 +323,6 @@ def cases(draw, Estimator):
         "random_state": draw(st.integers(0, 3)),
     }
     stochastic = params["batch_size"] < n
-    if params.get("momentum") and stochastic:
-        # Known engine limit (report of issue 11): eta0="auto" = 1/L ignores
-        # momentum; heavy ball (mu = 0.9) on single-row squared-hinge
-        # updates can diverge.
-        either.append("stochastic heavy-ball momentum with eta0=1/L")
     schedule = draw(st.sampled_from(SCHEDULES))
     if schedule == "line_search" and solver != "sgd":
         schedule = "constant"

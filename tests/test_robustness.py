@@ -2,11 +2,13 @@
 and clone round trips, GridSearchCV(n_jobs=2) on read-only memmaps, and
 regression tests for the bad inputs the fuzzer (test_fuzz.py) found."""
 
+import _thread
 import json
 import os
 import pickle
 import subprocess
 import sys
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -317,3 +319,41 @@ def test_float32_coefficients_beyond_float32_raise():
     y = X.astype(np.float64) @ [1e150, 1e150]
     with pytest.raises(ValueError, match="exceed the float32 range"):
         fits_without_runtime_warnings(SGDLinearRegressor(solver="newton"), X, y)
+
+
+# ------------------------------------------------------------- Ctrl-C ---
+
+
+@pytest.mark.parametrize("batch_size", [1, 100_000])
+def test_ctrl_c_interrupts_a_fit_and_keeps_the_previous_state(batch_size):
+    """The nogil loop checks for signals after every epoch and every 4096
+    batches: KeyboardInterrupt reaches the caller, and the estimator keeps
+    the coefficients it had before the interrupted fit (its state is only
+    committed after a complete call)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20_000, 5))
+    y = (X[:, 0] + rng.normal(size=20_000) > 0).astype(int)
+    est = SGDLogisticClassifier(solver="sgd", max_iter=3, tol=None, random_state=0)
+    est.fit(X, y)
+    before = est.coef_.copy(), est.intercept_.copy(), est.t_
+    est.set_params(max_iter=10**8, batch_size=batch_size)  # hours of work
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            est.fit(X, y)
+    finally:
+        timer.cancel()
+    np.testing.assert_array_equal(est.coef_, before[0])
+    np.testing.assert_array_equal(est.intercept_, before[1])
+    assert est.t_ == before[2]
+    # Unfitted stays unfitted.
+    fresh = clone(est)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fresh.fit(X, y)
+    finally:
+        timer.cancel()
+    assert not hasattr(fresh, "coef_")

@@ -10,6 +10,7 @@ Per minibatch B (SPEC section 3)::
 A batch whose weights sum to zero makes no update and does not advance t.
 """
 
+from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport INFINITY, fabs, isfinite
 from libc.stdint cimport uint64_t
 import numpy as np
@@ -46,6 +47,8 @@ cdef bint _all_finite(const double* w, Py_ssize_t n) noexcept nogil:
     return True
 
 
+# Batches between checks for Ctrl-C (and other signals) within an epoch.
+cdef Py_ssize_t SIGNAL_CHECK_BATCHES = 4096
 # Objective growth factor taken as divergence (see the loop).
 cdef double DIVERGED = 1e6
 # Sufficient-decrease constant and most halvings of the line search.
@@ -229,6 +232,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
             for start_batch in range(n_batches):
                 start = start_batch * B
                 b = min(B, n - start)
+                if start_batch % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1:
+                    # Raises KeyboardInterrupt on Ctrl-C; theta is the
+                    # caller's copy, which it then drops.
+                    with gil:
+                        PyErr_CheckSignals()
                 if use_rows:
                     batch_rows = &rows[start]
                     for i in range(b):
@@ -321,6 +329,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         if diverged:
             status = "diverged"
             break
+        PyErr_CheckSignals()
         n_done += 1
         curve[e] = obj_epoch / s_epoch
         if grad_converged:
