@@ -397,11 +397,17 @@ cdef class CSRDataset(Dataset):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
         self.is_float32 = X.data.dtype == np.float32
+        data, indices = X.data, X.indices
+        if data.shape[0] == 0:
+            # No stored value: one unread slot, so that taking the address
+            # of the first element stays in bounds (checked in debug builds).
+            data = np.zeros(1, dtype=data.dtype)
+            indices = np.zeros(1, dtype=indices.dtype)
         if self.is_float32:
-            self.data32 = X.data
+            self.data32 = data
         else:
-            self.data64 = X.data
-        self.indices = X.indices
+            self.data64 = data
+        self.indices = indices
         self.indptr = X.indptr
         self.seen = np.full(self.n_features, -1, dtype=np.intp)
         self.n_calls = 0

@@ -41,3 +41,4 @@ cdef class RMSprop(Optimizer):
 cdef class Adam(Optimizer):
     cdef double beta1, beta2, eps
     cdef double[::1] m1, m2
+    cdef double c2_t, c2  # 1 - beta2^t at t = c2_t (lazy_scale's cache)

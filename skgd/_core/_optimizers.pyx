@@ -117,6 +117,7 @@ cdef class Adam(Optimizer):
         self.eps = eps
         self.m1 = state["m1"]
         self.m2 = state["m2"]
+        self.c2_t = -1.0
 
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
@@ -132,5 +133,8 @@ cdef class Adam(Optimizer):
                 sqrt(self.m2[j] / c2) + self.eps)
 
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / (sqrt(self.m2[i] / (1.0 - pow(self.beta2, t)))
-                      + self.eps)
+        # Called for every column of a sparse batch at the same t.
+        if t != self.c2_t:
+            self.c2_t = t
+            self.c2 = 1.0 - pow(self.beta2, t)
+        return 1.0 / (sqrt(self.m2[i] / self.c2) + self.eps)

@@ -1,0 +1,154 @@
+"""Sparse (CSR) epoch time and time to the optimum, on text-like data (issue 6).
+
+A synthetic text-like matrix: 200k rows x 100k columns, ~50 nonzeros per
+row drawn with Zipf-like column frequencies (p_j ~ 1 / (j + 10)^1.1),
+tf-idf-like values, L2-normalised rows; labels from a sparse hidden
+logistic model. Prints, in one run:
+
+* one epoch at ``batch_size=256`` of every update rule, as a ratio to one
+  ``X @ w`` pass (CSR mat-vec, the memory floor) and to one epoch of
+  scikit-learn's ``SGDClassifier`` (targets of issue 6: <= 3x the pass for
+  sgd, <= 4x for adam);
+* the default fit ``SGDLogisticClassifier(alpha=1/n)``: its relative gap to
+  J* (``LogisticRegression`` run to ``tol=1e-10``) and its time as a ratio
+  to ``LogisticRegression()`` (lbfgs) at the same C = 1 (target <= 0.25x
+  at a 1e-4 gap).
+
+Run: ``python benchmarks/bench_sparse.py``.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+from skgd import SGDLogisticClassifier
+from skgd._objective import objective
+
+RULES = {
+    "sgd": {"solver": "sgd"},
+    "momentum": {"solver": "sgd", "momentum": 0.9},
+    "adagrad": {"solver": "adagrad"},
+    "rmsprop": {"solver": "rmsprop"},
+    "adam": {"solver": "adam"},
+}
+
+
+def text_like(n_samples, n_features, nnz_per_row, seed=0):
+    """CSR ``X`` (float64, L2-normalised rows) and binary labels ``y``."""
+    rng = np.random.default_rng(seed)
+    freq = 1.0 / (np.arange(n_features) + 10.0) ** 1.1
+    freq /= freq.sum()
+    cols = rng.choice(n_features, size=(n_samples, nnz_per_row), p=freq)
+    rows = np.repeat(np.arange(n_samples), nnz_per_row)
+    counts = sp.csr_matrix(
+        (np.ones(cols.size), (rows, cols.ravel())), shape=(n_samples, n_features)
+    )
+    counts.sum_duplicates()
+    # tf-idf: log term frequency times inverse document frequency.
+    df = np.bincount(counts.indices, minlength=n_features)
+    idf = np.log((1 + n_samples) / (1 + df)) + 1
+    counts.data = (1 + np.log(counts.data)) * idf[counts.indices]
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    X = sp.diags(1 / norms) @ counts
+    X = sp.csr_matrix(X)
+    hidden = np.zeros(n_features)
+    support = rng.choice(n_features, size=n_features // 100, replace=False)
+    hidden[support] = rng.normal(scale=10.0, size=support.size)
+    margin = X @ hidden
+    y = rng.random(n_samples) < 1 / (1 + np.exp(-margin))
+    return X, y.astype(int)
+
+
+def median_time(func, repeats):
+    """Median wall time of ``func()`` over ``repeats`` calls, and its last value."""
+    times = []
+    for _ in range(repeats):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = time.perf_counter()
+            value = func()
+            times.append(time.perf_counter() - start)
+    return float(np.median(times)), value
+
+
+def epoch_time(make, X, y, epochs, repeats):
+    """One epoch: the difference of two fits divided by the extra epochs."""
+    long, _ = median_time(lambda: make(epochs + 1).fit(X, y), repeats)
+    short, _ = median_time(lambda: make(1).fit(X, y), repeats)
+    return (long - short) / epochs
+
+
+def main():
+    """Print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=200_000)
+    parser.add_argument("--n-features", type=int, default=100_000)
+    parser.add_argument("--nnz", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    X, y = text_like(args.n_samples, args.n_features, args.nnz)
+    n = X.shape[0]
+    w = np.ones(X.shape[1])
+    floor, _ = median_time(lambda: X @ w, 21)
+    sklearn_epoch = epoch_time(
+        lambda k: SGDClassifier(loss="log_loss", max_iter=k, tol=None, random_state=0),
+        X,
+        y,
+        args.epochs,
+        args.repeats,
+    )
+    print(
+        f"X: {n} x {X.shape[1]} CSR, {X.nnz / n:.1f} nonzeros per row, "
+        f"batch_size={args.batch_size}; one X @ w pass: {floor * 1e3:.2f} ms; "
+        f"SGDClassifier epoch: {sklearn_epoch * 1e3:.1f} ms "
+        f"({sklearn_epoch / floor:.1f}x the pass)\n"
+    )
+    print("| rule | epoch (ms) | / X @ w pass | / SGDClassifier epoch |")
+    print("|---|--:|--:|--:|")
+    for name, params in RULES.items():
+        t = epoch_time(
+            lambda k, p=params: SGDLogisticClassifier(
+                batch_size=args.batch_size, max_iter=k, tol=None, **p
+            ),
+            X,
+            y,
+            args.epochs,
+            args.repeats,
+        )
+        print(f"| {name} | {t * 1e3:.1f} | {t / floor:.2f} | {t / sklearn_epoch:.2f} |")
+
+    alpha = 1.0 / n
+    exact = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
+    J_star = objective("log_loss", exact.coef_, exact.intercept_, X, y, alpha)
+
+    def gap(model):
+        J = objective("log_loss", model.coef_, model.intercept_, X, y, alpha)
+        return (J - J_star) / J_star
+
+    t_skgd, skgd = median_time(
+        lambda: SGDLogisticClassifier(alpha=alpha).fit(X, y), args.repeats
+    )
+    t_lbfgs, lbfgs = median_time(lambda: LogisticRegression().fit(X, y), args.repeats)
+    print(f"\nalpha = 1/n; J* = {J_star:.8f} (lbfgs, tol=1e-10)\n")
+    print("| model | time (s) | epochs | rel. gap to J* | time / lbfgs |")
+    print("|---|--:|--:|--:|--:|")
+    print(
+        f"| SGDLogisticClassifier(alpha=1/n) | {t_skgd:.2f} | {skgd.n_iter_} "
+        f"| {gap(skgd):.1e} | {t_skgd / t_lbfgs:.2f} |"
+    )
+    print(
+        f"| LogisticRegression() (lbfgs) | {t_lbfgs:.2f} | {lbfgs.n_iter_[0]} "
+        f"| {gap(lbfgs):.1e} | 1.00 |"
+    )
+
+
+if __name__ == "__main__":
+    main()
