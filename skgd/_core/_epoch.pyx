@@ -18,8 +18,9 @@ import numpy as np
 from ._data cimport CSRDataset, Dataset
 from ._lazy cimport LazyL2
 from ._losses cimport Loss
-from ._optimizers cimport Optimizer
+from ._optimizers cimport SGD, Optimizer
 from ._random cimport shuffle_indices
+from ._scaled cimport ScaledSGD
 from ._schedules cimport Schedule
 
 
@@ -184,11 +185,16 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint use_rows = shuffle and not full_batch
     cdef bint averaging = average_start >= 0.0 and theta_avg is not None
     cdef bint monitor_tol = tol > -INFINITY
-    # Sparse minibatches update only the columns they hold (see _lazy.pyx).
-    cdef bint lazy = (isinstance(data, CSRDataset) and not full_batch
-                      and not schedule.line_search)
-    cdef LazyL2 lz = LazyL2(d, K, P, alpha,
-                            average_start if averaging else -1.0)
+    # Sparse minibatches update only the columns they hold: plain SGD with
+    # W = a v (_scaled.pyx), the other rules with lazy decay (_lazy.pyx).
+    cdef bint sparse_batches = (isinstance(data, CSRDataset) and not full_batch
+                                and not schedule.line_search)
+    cdef bint scaled = (sparse_batches and isinstance(optimizer, SGD)
+                        and (<SGD>optimizer).momentum == 0.0)
+    cdef bint lazy = sparse_batches and not scaled
+    cdef double avg_from = average_start if averaging else -1.0
+    cdef LazyL2 lz = LazyL2(d, K, P, alpha, avg_from) if lazy else None
+    cdef ScaledSGD sc = ScaledSGD(data, K, P, alpha, avg_from) if scaled else None
     cdef double* avg = &theta_avg[0] if averaging else NULL
     cdef double sq_w, sq_avg
 
@@ -219,6 +225,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef Py_ssize_t no_improve = 0, n_done = 0
     if lazy:
         lz.start(W, avg, t)
+    elif scaled:
+        sc.start(W, avg, t)
     cdef str status = "max_iter"
     cdef bint diverged = False, grad_converged = False, averaged
 
@@ -262,17 +270,24 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     lz.catch_up(optimizer, W, avg, t)
                     sq_w = lz.sq_w
                     sq_avg = lz.sq_avg
-                else:
+                elif not scaled:
                     sq_w = _sq_norm(W, dK)
                     sq_avg = _sq_norm(avg, dK) if averaged else 0.0
+                if scaled:
+                    sc.forward(batch_rows, start, b, W, avg, t, Z,
+                               Zavg if averaged else NULL)
+                    sq_w = sc.sq_w
+                    sq_avg = sc.sq_avg
                 if averaged:
                     # The objective is monitored at the coefficients that
                     # predict, the average: both products in one read.
-                    data.forward_pair(batch_rows, start, b, W, avg, Z, Zavg)
+                    if not scaled:
+                        data.forward_pair(batch_rows, start, b, W, avg, Z,
+                                          Zavg)
                     lavg = _objective_at(loss, Zavg, avg, dK, fit_intercept,
                                          b, Yb, sb, ny, s_batch, alpha, sq_avg,
                                          NULL)
-                else:
+                elif not scaled:
                     data.forward(batch_rows, start, b, W, Z)
                 lsum = _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb,
                                      ny, s_batch, alpha, sq_w, D)
@@ -291,7 +306,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     D[i] /= s_batch
                 if lazy:
                     lz.init_grad(W, G)
-                else:
+                elif not scaled:  # (scaled: G is zero, the decay is in a)
                     for j in range(dK):
                         G[j] = alpha * W[j]
                 data.backward(batch_rows, start, b, D, G)
@@ -316,6 +331,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 elif lazy:
                     lz.step(optimizer, W, G, avg, eta, t)
                     continue
+                elif scaled:
+                    sc.step(batch_rows, start, b, W, G, avg, eta, t)
+                    continue
                 else:
                     optimizer.step(W, G, NULL, P, eta, t)
                 if averaging and t > average_start:
@@ -324,6 +342,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         theta_avg[j] += (W[j] - theta_avg[j]) / n_avg
             if lazy:
                 lz.flush(optimizer, W, avg, t)
+            elif scaled:
+                sc.flush(W, avg, t)
             if not diverged and not _all_finite(W, dK + K):
                 diverged = True
         if diverged:

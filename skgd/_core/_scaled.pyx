@@ -1,0 +1,147 @@
+"""Plain SGD on sparse minibatches at O(nnz of the batch): W = a v.
+
+The update W <- (1 - eta alpha) W - eta X_B^T D multiplies every
+coordinate by the same factor, so W is kept as a scale ``a`` times a
+vector ``v`` (SPEC section 3's scale trick): the decay multiplies ``a``
+and only the batch's columns of ``v`` change, by -eta (X_B^T D) / a.
+
+Polyak-Ruppert averaging keeps the sum S of the averaged iterates as
+S = cum_a v - u, ``cum_a`` the running sum of the scales: adding
+W_t = a_t v_t to S is ``cum_a += a_t``, and a change dv of v on the batch's
+columns is ``u += cum_a dv``. The monitored objective needs ||W||^2 and
+||S||^2; they follow from ||v||^2, <S, v> and ||S||^2, updated in O(nnz).
+
+The sparse fit is the dense fit: same batches, same steps, same intercept
+update, to rounding. ``flush`` writes W = a v and the average out (at
+every epoch's end, and before ``a`` underflows or ``cum_a`` grows large
+enough to cost precision) and restarts with a = 1.
+"""
+
+import numpy as np
+
+from ._data cimport CSRDataset
+
+# Flush before the scale underflows or the running sums lose precision.
+cdef double MIN_SCALE = 1e-9
+cdef double MAX_CUM_SCALE = 1e4
+
+
+cdef class ScaledSGD:
+    """W = a v for the d x K coefficients of theta = [W, b] (length P),
+    read through the CSR batches of ``data``; ``average_start < 0`` for no
+    averaging."""
+
+    def __init__(self, CSRDataset data, Py_ssize_t K, Py_ssize_t P,
+                 double alpha, double average_start):
+        self.data = data
+        self.K = K
+        self.dK = data.n_features * K
+        self.P = P
+        self.alpha = alpha
+        self.average_start = average_start
+        self.averaging = average_start >= 0.0
+        self.u = np.zeros(self.dK)
+
+    cdef double _n_avg(self, double t) noexcept nogil:
+        """Number of averaged updates among the first t."""
+        return t - self.average_start if self.averaging and \
+            t > self.average_start else 0.0
+
+    cdef void start(self, const double* W, const double* avg,
+                    double t) noexcept nogil:
+        """Begin at update count t from W (a = 1) and its average."""
+        cdef Py_ssize_t i
+        cdef double n = self._n_avg(t), s
+        self.a = 1.0
+        self.cum_a = 0.0
+        self.vv = 0.0
+        self.sv = 0.0
+        self.ss = 0.0
+        for i in range(self.dK):
+            s = n * avg[i] if n > 0.0 else 0.0
+            self.u[i] = -s
+            self.vv += W[i] * W[i]
+            self.sv += s * W[i]
+            self.ss += s * s
+        self.sq_w = self.vv
+        self.sq_avg = self.ss / (n * n) if n > 0.0 else 0.0
+
+    cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
+                      Py_ssize_t B, const double* W, const double* avg,
+                      double t, double* Z, double* Zavg) noexcept nogil:
+        """Z = X_B (a v) and, unless Zavg is NULL, Zavg = X_B S / n (both
+        without intercepts); sets ``sq_w`` and ``sq_avg``."""
+        cdef Py_ssize_t i
+        cdef double n = self._n_avg(t)
+        if Zavg != NULL and n > 0.0:
+            self.data.forward_pair(rows, start, B, W, &self.u[0], Z, Zavg)
+            for i in range(B * self.K):
+                Zavg[i] = (self.cum_a * Z[i] - Zavg[i]) / n
+            self.sq_avg = self.ss / (n * n)
+        else:
+            self.data.forward(rows, start, B, W, Z)
+        for i in range(B * self.K):
+            Z[i] *= self.a
+        self.sq_w = self.a * self.a * self.vv
+
+    cdef void step(self, const Py_ssize_t* rows, Py_ssize_t start,
+                   Py_ssize_t B, double* W, double* G, double* avg,
+                   double eta, double t) noexcept nogil:
+        """Update t with G = X_B^T D on the batch's columns (zero
+        elsewhere, and zeroed again here) and the intercepts' gradient in
+        G[dK:]; ``avg`` is NULL without averaging."""
+        cdef Py_ssize_t i, r, p, k, K = self.K
+        cdef const int* indices = &self.data.indices[0]
+        cdef const int* indptr = &self.data.indptr[0]
+        cdef double x = eta * self.alpha
+        cdef double n = self._n_avg(t), g, dv, v_old, a_t
+        cdef bint averaged = n > 0.0
+        if x >= 1.0:
+            # The decay factor is not positive: a dense step.
+            self.flush(W, avg, t - 1.0)
+            for i in range(self.dK):
+                W[i] -= eta * (self.alpha * W[i] + G[i])
+                G[i] = 0.0
+        else:
+            a_t = self.a * (1.0 - x)
+            for i in range(B):
+                r = rows[i] if rows != NULL else start + i
+                for p in range(indptr[r], indptr[r + 1]):
+                    for k in range(indices[p] * K, indices[p] * K + K):
+                        g = G[k]
+                        if g == 0.0:  # a column seen before in this batch
+                            continue
+                        G[k] = 0.0
+                        v_old = W[k]
+                        dv = -eta * g / a_t
+                        W[k] = v_old + dv
+                        self.vv += dv * (2.0 * v_old + dv)
+                        if averaged:
+                            self.sv += (self.cum_a * v_old - self.u[k]) * dv
+                            self.u[k] += self.cum_a * dv
+            self.a = a_t
+            if averaged:
+                self.ss += a_t * (2.0 * self.sv + a_t * self.vv)
+                self.sv += a_t * self.vv
+                self.cum_a += a_t
+        for i in range(self.dK, self.P):
+            W[i] -= eta * G[i]
+            if averaged:
+                avg[i] += (W[i] - avg[i]) / n
+        if x >= 1.0:
+            if averaged:
+                for i in range(self.dK):
+                    avg[i] += (W[i] - avg[i]) / n
+            self.start(W, avg, t)
+        elif self.a < MIN_SCALE or self.cum_a > MAX_CUM_SCALE:
+            self.flush(W, avg, t)
+
+    cdef void flush(self, double* W, double* avg, double t) noexcept nogil:
+        """Write W = a v and the average at update count t, and restart."""
+        cdef Py_ssize_t i
+        cdef double n = self._n_avg(t)
+        for i in range(self.dK):
+            if n > 0.0:
+                avg[i] = (self.cum_a * W[i] - self.u[i]) / n
+            W[i] *= self.a
+        self.start(W, avg, t)
