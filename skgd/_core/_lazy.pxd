@@ -3,8 +3,10 @@ from ._optimizers cimport Optimizer
 
 cdef class LazyL2:
     cdef Py_ssize_t d, K, dK, P
-    cdef double alpha, average_start
-    cdef bint averaging
+    cdef double alpha, average_start, radius
+    cdef bint averaging, constrained
+    cdef double sq_true
+    cdef double[::1] work, prev
     cdef double log_a, c_sum
     cdef double[::1] last_log_a, last_c, last_t
     cdef double[::1] sum_w
@@ -26,5 +28,7 @@ cdef class LazyL2:
     cdef void init_grad(self, const double* W, double* G) noexcept nogil
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil
+    cdef void _project_all(self, Optimizer opt, double* W, double* avg,
+                           double t) noexcept nogil
     cdef void flush(self, Optimizer opt, double* W, double* avg,
                     double t) noexcept nogil

@@ -22,9 +22,25 @@ averaged updates; the missed terms of a decaying coordinate are a sum of
 the same factors: exact for p = 1 through the running sum ``c_sum`` of
 the product, a geometric series at the mean rate otherwise (exact for a
 constant step).
+
+The ball constraint ``||W|| <= radius`` (``max_norm``) is applied after
+every update:
+
+- plain SGD (p = 1): the Euclidean projection is a uniform scaling by
+  c = radius / ||W||, folded into ``log_a`` in O(1) (the batch's own
+  coordinates, already touched, are scaled directly). ||W|| is known
+  exactly in O(nnz of the batch): ``sq_true`` is updated as
+  ``(sq_true - |batch before|^2) (1 - eta alpha)^2 + |batch after|^2``.
+  Sparse and dense fits stay the same, averaging included.
+- momentum and the adaptive rules: the projection (Euclidean, or in the
+  rule's metric) changes coordinates by different factors, so every
+  coordinate is first brought up to date (a flush, O(d K)), then
+  projected. It is needed only when the stored norm ``sq_w``, an upper
+  bound of ||W||^2 (missed decays only shrink coordinates), exceeds
+  radius^2; while the constraint is active this costs O(d K) per update.
 """
 
-from libc.math cimport exp, expm1, log1p
+from libc.math cimport INFINITY, exp, expm1, log, log1p, sqrt
 import numpy as np
 
 from ._optimizers cimport Optimizer
@@ -41,7 +57,8 @@ cdef class LazyL2:
     current batch's set of columns (filled by ``Dataset.columns``)."""
 
     def __init__(self, Py_ssize_t d, Py_ssize_t K, Py_ssize_t P,
-                 double alpha, double average_start):
+                 double alpha, double average_start,
+                 double radius=INFINITY):
         self.d = d
         self.K = K
         self.dK = d * K
@@ -49,6 +66,11 @@ cdef class LazyL2:
         self.alpha = alpha
         self.average_start = average_start
         self.averaging = average_start >= 0.0
+        self.radius = radius
+        self.constrained = radius < INFINITY
+        size = d * K if self.constrained else 0
+        self.work = np.zeros(max(size, 1))
+        self.prev = np.zeros(max(size, 1))
         self.last_log_a = np.zeros(d)
         self.last_c = np.zeros(d)
         self.last_t = np.zeros(d)
@@ -88,6 +110,7 @@ cdef class LazyL2:
             self.sq_w += W[i] * W[i]
             if avg != NULL:
                 self.sq_avg += avg[i] * avg[i]
+        self.sq_true = self.sq_w
 
     cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
                                double* avg, double t) noexcept nogil:
@@ -155,11 +178,14 @@ cdef class LazyL2:
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil:
         """Update t: the rule on the batch's coordinates, the decay of the
-        others recorded; ``avg`` is NULL without averaging."""
+        others recorded, then the projection onto the ball (if any);
+        ``avg`` is NULL without averaging."""
         cdef Py_ssize_t c, i, j
-        cdef double n = self._n_avg(t), old
-        cdef double x = eta * self.alpha
-        if x >= 1.0:
+        cdef double n = self._n_avg(t), old, factor
+        cdef double x = eta * self.alpha, sq_in = 0.0, sq_out = 0.0
+        cdef bint every = x >= 1.0
+        cdef bint fold = opt.euclidean and opt.lazy_scale(0, t) == 1.0
+        if every:
             # The decay factor is not positive: update every coordinate.
             self.flush(opt, W, avg, t - 1.0)
             for j in range(self.d):
@@ -174,17 +200,38 @@ cdef class LazyL2:
             self.n_cols = self.d
         else:
             self.log_a += log1p(-x)
-        if n > 0.0:
-            self.c_sum += exp(self.log_a)
         for c in range(self.n_coords):
             i = self.coords[c]
             if i < self.dK:
+                sq_in += W[i] * W[i]
                 self.sq_w -= W[i] * W[i]
         opt.step(W, G, &self.coords[0], self.n_coords, eta, t)
         for c in range(self.n_coords):
             i = self.coords[c]
             if i < self.dK:
+                sq_out += W[i] * W[i]
                 self.sq_w += W[i] * W[i]
+        if every:
+            self.sq_true = sq_out
+        else:
+            self.sq_true = max(self.sq_true - sq_in, 0.0) * (1.0 - x) * (
+                1.0 - x) + sq_out
+        if fold and self.sq_true > self.radius * self.radius:
+            # Euclidean projection of plain SGD: W *= factor, the absent
+            # columns through log_a, the batch's directly.
+            factor = self.radius / sqrt(self.sq_true)
+            self.log_a += log(factor)
+            self.sq_true *= factor * factor
+            for c in range(self.n_coords):
+                i = self.coords[c]
+                if i < self.dK:
+                    self.sq_w -= W[i] * W[i]
+                    W[i] *= factor
+                    self.sq_w += W[i] * W[i]
+        if n > 0.0:
+            self.c_sum += exp(self.log_a)
+        for c in range(self.n_coords):
+            i = self.coords[c]
             if n > 0.0:
                 self.sum_w[i] += W[i]
                 old = avg[i]
@@ -197,8 +244,30 @@ cdef class LazyL2:
             self.last_log_a[j] = self.log_a
             self.last_c[j] = self.c_sum
             self.last_t[j] = t
+        if (self.constrained and not fold
+                and self.sq_w > self.radius * self.radius):
+            self._project_all(opt, W, avg, t)
         if self.c_sum > MAX_C_SUM or self.log_a < MIN_LOG_A:
             self.flush(opt, W, avg, t)
+
+    cdef void _project_all(self, Optimizer opt, double* W, double* avg,
+                           double t) noexcept nogil:
+        """Project W onto the ball in the rule's metric after update t,
+        every coordinate first brought up to date (O(d K)). The averages,
+        which counted the unprojected W of update t, are corrected."""
+        cdef Py_ssize_t i
+        cdef double n = self._n_avg(t)
+        self.flush(opt, W, avg, t)
+        if n > 0.0:
+            for i in range(self.dK):
+                self.prev[i] = W[i]
+        if not opt.project(W, self.dK, self.radius, t, &self.work[0]):
+            return
+        if n > 0.0:
+            for i in range(self.dK):
+                self.sum_w[i] += W[i] - self.prev[i]
+                avg[i] = self.sum_w[i] / n
+        self._restart(W, avg)
 
     cdef void flush(self, Optimizer opt, double* W, double* avg,
                     double t) noexcept nogil:
