@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from _reference import FIRST_ORDER_RULES, gradient, objective
 from scipy.optimize import brentq
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import check_estimator
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 from skgd._core import _optimizers
@@ -82,6 +83,23 @@ def test_max_norm_is_a_parameter(Estimator):
     assert est.get_params()["max_norm"] == 2.5
     assert clone(est).max_norm == 2.5
     assert Estimator().max_norm is None
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_check_estimator_with_max_norm(Estimator, solver):
+    """The constrained first-order fits pass scikit-learn's checks. (With
+    solver="newton" the partial_fit checks would fail: it is refused.)"""
+    outcomes = []
+
+    def record(**kwargs):
+        outcomes.append((kwargs["check_name"], kwargs["status"]))
+
+    check_estimator(Estimator(solver=solver, max_norm=0.5), on_fail=None,
+                    callback=record)  # fmt: skip
+    assert len(outcomes) > 50
+    assert [o for o in outcomes if o[1] != "passed"] == []
 
 
 def test_newton_partial_fit_with_max_norm_is_refused(regression):
@@ -331,8 +349,8 @@ def test_every_epoch_is_in_the_ball(
 
 
 # Full batch; J(first order) - J(newton) after the given epochs is at the
-# rounding level (measured: |gap| <= 5e-16 for every entry; the first-order
-# value may be the lower one by rounding).
+# rounding level (measured: |gap| <= 7e-16 for every entry, the first-order
+# value sometimes the lower one by rounding; coefficients within 1.1e-8).
 OBJECTIVE_RUNS = {
     "sgd": {"solver": "sgd", "max_iter": 2000},
     "adam": {"solver": "adam", "learning_rate": "invscaling", "max_iter": 2000},
@@ -364,7 +382,7 @@ def test_first_order_reaches_the_newton_constrained_objective(
 
     assert np.linalg.norm(first.coef_) <= radius * (1 + 1e-12)
     assert abs(J(first) - J(newton)) < 1e-12
-    np.testing.assert_allclose(first.coef_, newton.coef_, atol=1e-4)
+    np.testing.assert_allclose(first.coef_, newton.coef_, atol=1e-6)
 
 
 # ---------------------------------------------------- sparse == dense ---
