@@ -170,7 +170,9 @@ default="auto"
         stays in the ball. "newton" solves the constrained problem
         exactly (the penalised problem at ``alpha + lambda``, lambda the
         multiplier, see ``constraint_multiplier_``); with "newton",
-        ``partial_fit`` raises a ValueError. On sparse input, plain SGD
+        ``partial_fit`` raises a ValueError (the constrained solve is a
+        root search over whole Newton solves, not a sequence of steps), and
+        "auto" takes "adam" there. On sparse input, plain SGD
         keeps its O(nnz) updates; momentum and the adaptive rules bring
         all coordinates up to date (O(n_features)) at each update where
         the constraint may be active."""
@@ -309,12 +311,16 @@ class BaseSGD(BaseEstimator):
         sw = self._weights(sample_weight, X, y)
         solver = self._choose_solver(loss, *X.shape, K)
         if solver == "newton" and self.max_norm is not None:
-            raise ValueError(
-                "partial_fit with solver='newton' and max_norm is not supported: "
-                "the constrained Newton solve is a root search on the multiplier "
-                "over whole Newton solves, not a sequence of steps. Use fit, or "
-                "a first-order solver (e.g. solver='sgd' or 'adam') with max_norm."
-            )
+            if self.solver == "auto":
+                solver = "adam"  # one epoch of the constrained problem
+            else:
+                raise ValueError(
+                    "partial_fit with solver='newton' and max_norm is not "
+                    "supported: the constrained Newton solve is a root search on "
+                    "the multiplier over whole Newton solves, not a sequence of "
+                    "steps. Use fit, or a first-order solver (e.g. solver='sgd' "
+                    "or 'adam') with max_norm."
+                )
         if first_call or not self._state_fits(X.shape[1], K, solver):
             self._reset_state(X.shape[1], K, solver)
         run = self._run_newton if solver == "newton" else self._run

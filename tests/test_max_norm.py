@@ -107,6 +107,11 @@ def test_newton_partial_fit_with_max_norm_is_refused(regression):
     est = SGDLinearRegressor(solver="newton", max_norm=radius)
     with pytest.raises(ValueError, match="solver='newton' and max_norm"):
         est.partial_fit(X, Y)
+    # "auto" (which fit resolves to Newton here) takes Adam in partial_fit
+    auto = SGDLinearRegressor(max_norm=radius, random_state=0)
+    assert auto.fit(X, Y).solver_ == "newton"
+    assert auto.partial_fit(X, Y).solver_ == "adam"
+    assert np.linalg.norm(auto.coef_) <= radius * (1 + 1e-12)
 
 
 # ---------------------------------------- constrained least squares ---
