@@ -158,7 +158,25 @@ default="auto"
     callback : callable, default=None
         ``callback(est, info)`` after every epoch, ``info`` a dict with
         "epoch", "objective", "eta", "coef" and "intercept"; returning True
-        stops the fit."""
+        stops the fit.
+    max_norm : float or None, default=None
+        Radius r of the constraint ``||W||_F <= r`` on the coefficients
+        (not the intercept); None leaves them free. The first-order solvers
+        project W onto the ball after every update: Euclidean projection
+        for "sgd" (also with momentum and on the line search's trial
+        points), projection in the rule's own metric for "adagrad",
+        "rmsprop" and "adam" (``argmin (w - y)^T D (w - y)`` over the
+        ball, D the diagonal the rule divides its step by), whose fixed
+        points are the constrained optimum; the average of averaged fits
+        stays in the ball. "newton" solves the constrained problem
+        exactly (the penalised problem at ``alpha + lambda``, lambda the
+        multiplier, see ``constraint_multiplier_``); with "newton",
+        ``partial_fit`` raises a ValueError (the constrained solve is a
+        root search over whole Newton solves, not a sequence of steps), and
+        "auto" takes "adam" there. On sparse input, plain SGD
+        keeps its O(nnz) updates; momentum and the adaptive rules bring
+        all coordinates up to date (O(n_features)) at each update where
+        the constraint may be active."""
 
 COMMON_ATTRIBUTES_DOC = """n_features_in_ : int
         Number of features seen during fit.
@@ -176,7 +194,12 @@ COMMON_ATTRIBUTES_DOC = """n_features_in_ : int
         predict (the running average when averaging); exact J for full
         batch. With Newton, J after each step.
     solver_ : str
-        The solver that ran (what ``solver="auto"`` chose)."""
+        The solver that ran (what ``solver="auto"`` chose).
+    constraint_multiplier_ : float
+        Only after ``fit`` with ``solver_="newton"`` and ``max_norm``: the
+        multiplier lambda >= 0 of ``||W||_F <= max_norm`` (0 when the
+        constraint is inactive); the fit is also the unconstrained
+        minimiser of J at L2 strength ``alpha + lambda``."""
 
 
 def estimator_doc(summary, *, loss="", attributes, extra=""):
@@ -258,6 +281,7 @@ class BaseSGD(BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "callback": [callable, None],
+        "max_norm": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __sklearn_tags__(self):
@@ -310,6 +334,17 @@ class BaseSGD(BaseEstimator):
         Y, loss, K = self._encode_targets(y, reset=first_call, classes=classes)
         sw = self._weights(sample_weight, X, y)
         solver = self._choose_solver(loss, *X.shape, K)
+        if solver == "newton" and self.max_norm is not None:
+            if self.solver == "auto":
+                solver = "adam"  # one epoch of the constrained problem
+            else:
+                raise ValueError(
+                    "partial_fit with solver='newton' and max_norm is not "
+                    "supported: the constrained Newton solve is a root search on "
+                    "the multiplier over whole Newton solves, not a sequence of "
+                    "steps. Use fit, or a first-order solver (e.g. solver='sgd' "
+                    "or 'adam') with max_norm."
+                )
         if first_call or not self._state_fits(X.shape[1], K, solver):
             self._reset_state(X.shape[1], K, solver)
         run = self._run_newton if solver == "newton" else self._run
@@ -396,6 +431,7 @@ class BaseSGD(BaseEstimator):
     def _reset_state(self, n_features, n_outputs, solver):
         size = (n_features + 1) * n_outputs
         self.solver_ = solver
+        self.__dict__.pop("constraint_multiplier_", None)
         self._theta = np.zeros(size)
         self._theta_avg = np.zeros(size)
         self._optimizer_state = (
@@ -463,7 +499,9 @@ class BaseSGD(BaseEstimator):
             n_iter_no_change=self.n_iter_no_change,
             t_start=float(self.t_), epoch_start=self._epochs_done,
             average_start=average_start,
-            intercept_scale=intercept_scale, epoch_hook=hook,
+            intercept_scale=intercept_scale,
+            max_norm=np.inf if self.max_norm is None else float(self.max_norm),
+            epoch_hook=hook,
         )  # fmt: skip
         if result["status"] == "diverged":
             epoch = self._epochs_done + result["n_epochs"] + 1
@@ -540,6 +578,7 @@ class BaseSGD(BaseEstimator):
                 theta0=self._theta if np.any(self._theta) else None,
                 tol=0.0 if self.tol is None else self.tol,
                 max_iter=max_epochs, callback=step,
+                max_norm=None if self.max_norm is None else float(self.max_norm),
             )  # fmt: skip
         theta = result["theta"]
         if not (
@@ -558,6 +597,10 @@ class BaseSGD(BaseEstimator):
         curve = list(result["loss_curve"])
         self.loss_curve_ = (self.loss_curve_ + curve) if append else curve
         self._set_coef(*self._coef_intercept(theta, theta, 0, -1.0, X.dtype, d, K))
+        if "multiplier" in result:
+            self.constraint_multiplier_ = float(result["multiplier"])
+        else:
+            self.__dict__.pop("constraint_multiplier_", None)
         finished = result["converged"] or result["stopped"]
         if not (finished or partial or self.tol is None):
             warnings.warn(

@@ -58,6 +58,7 @@ class HingeSVM(BaseSGDClassifier):
         warm_start=False,
         verbose=0,
         callback=None,
+        max_norm=None,
         class_weight=None,
     ):
         store_params(self, locals())

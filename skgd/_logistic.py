@@ -51,6 +51,7 @@ class SGDLogisticClassifier(BaseSGDClassifier):
         warm_start=False,
         verbose=0,
         callback=None,
+        max_norm=None,
         class_weight=None,
     ):
         store_params(self, locals())

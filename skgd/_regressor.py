@@ -60,6 +60,7 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
         warm_start=False,
         verbose=0,
         callback=None,
+        max_norm=None,
     ):
         store_params(self, locals())
 

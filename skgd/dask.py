@@ -276,6 +276,13 @@ class _DaskMixin:
         targets = self._dask_targets(y, client)
         K = targets["K"]
         solver = self._choose_solver(targets["loss"], n, d, K)
+        if solver == "newton" and self.max_norm is not None:
+            raise ValueError(
+                "max_norm with solver='newton' is not available on Dask (the "
+                "blockwise Newton solve is unconstrained); choose a first-order "
+                "solver, e.g. solver='adam', whose local fits project onto the "
+                "ball (their average stays in it), or fit in memory."
+            )
         warm = self.warm_start and self._state_fits(d, K, solver)
         if not warm:
             self._reset_state(d, K, solver)

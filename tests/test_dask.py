@@ -286,3 +286,17 @@ def test_worker_killed_mid_fit_gives_same_result(client, solver):
     assert model.loss_curve_ == pytest.approx(expected.loss_curve_, rel=1e-12)
     client.wait_for_workers(2, timeout=60)
     assert set(_worker_pids(client).values()) != set(pids.values())
+
+
+def test_max_norm(client):
+    """Federated averaging keeps ||coef|| <= max_norm (every local fit
+    projects and the average of points in a ball is in it); the blockwise
+    Newton solve is unconstrained and refuses max_norm."""
+    X, y, Xd, yd = _classification(2)
+    model = DaskSGDLogisticClassifier(solver="adam", max_norm=0.2, max_iter=3,
+                                      tol=None, random_state=0)  # fmt: skip
+    model.fit(Xd, yd)
+    assert np.linalg.norm(model.coef_) <= 0.2 * (1 + 1e-12)
+    assert np.linalg.norm(model.coef_) > 0.15  # the constraint is active
+    with pytest.raises(ValueError, match="max_norm"):
+        DaskSGDLogisticClassifier(solver="newton", max_norm=0.2).fit(Xd, yd)

@@ -64,8 +64,9 @@ def test_docs_build_without_warnings_and_run_the_examples(tmp_path):
     drawn = {p.name[len("sphx_glr_") :].rsplit("_", 1)[0]
              for p in images.glob("sphx_glr_plot_*_0*.png")}  # fmt: skip
     assert drawn == executed
-    assert len(EXAMPLES) == 7
+    assert len(EXAMPLES) == 8
 
     guide = re.sub(r"<[^>]+>", "", (html / "user_guide.html").read_text())
-    for text in ("1 / (C * S)", "alpha_r / S", "Choosing a solver", "line_search"):
+    for text in ("1 / (C * S)", "alpha_r / S", "Choosing a solver", "line_search",
+                 "max_norm", "constraint_multiplier_"):  # fmt: skip
         assert text in guide

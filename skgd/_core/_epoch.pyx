@@ -8,10 +8,15 @@ Per minibatch B (SPEC section 3)::
     g  = X_B^T D + alpha W,   gb = column sums of D
 
 A batch whose weights sum to zero makes no update and does not advance t.
+
+With ``max_norm = r`` every update is followed by the projection of W (not
+the intercept) onto the ball ``||W||_F <= r``: Euclidean for SGD (with or
+without momentum, and on the trial points of the line search), in the
+rule's own metric for Adagrad, RMSprop and Adam (``Optimizer.project``).
 """
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport INFINITY, fabs, isfinite
+from libc.math cimport INFINITY, fabs, isfinite, sqrt
 from libc.stdint cimport uint64_t
 import numpy as np
 
@@ -46,6 +51,25 @@ cdef bint _all_finite(const double* w, Py_ssize_t n) noexcept nogil:
         if not isfinite(w[j]):
             return False
     return True
+
+
+cdef double _projected_gradient_max(const double* W, const double* G,
+                                    double* work, Py_ssize_t dK, Py_ssize_t P,
+                                    double radius) noexcept nogil:
+    """max |theta - P(theta - G)|, P the Euclidean projection of W onto
+    the ball (the intercept is free); ``work`` holds dK doubles."""
+    cdef Py_ssize_t j
+    cdef double sq, c = 1.0, m = 0.0
+    for j in range(dK):
+        work[j] = W[j] - G[j]
+    sq = _sq_norm(work, dK)
+    if sq > radius * radius:
+        c = radius / sqrt(sq)
+    for j in range(dK):
+        m = max(m, fabs(W[j] - c * work[j]))
+    for j in range(dK, P):
+        m = max(m, fabs(G[j]))
+    return m
 
 
 # Batches between checks for Ctrl-C (and other signals) within an epoch.
@@ -95,15 +119,18 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
                          const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t b,
                          const double* Yb, const double* sb, Py_ssize_t ny,
                          double s_batch, double alpha, double f0, double eta,
-                         double* Z) noexcept nogil:
+                         double* Z, double radius) noexcept nogil:
     """Backtracking line search: halve eta until
     J_B(theta - eta G) <= J_B(theta) - c eta <g, G>, then take that step.
 
     G is the gradient with its intercept part preconditioned by
     ``intercept_scale``, so the slope along -G is sum_W G^2 + sum_b G^2 / scale.
-    Returns the accepted step."""
+    With a finite ``radius`` the trial points are projected onto the ball
+    (W only) and the test is Armijo's along the projection arc (Bertsekas):
+    J_B(x_eta) <= J_B(theta) + c <g, x_eta - theta>, the same test when
+    no projection happens. Returns the accepted step."""
     cdef Py_ssize_t j, _halving
-    cdef double f, slope = _sq_norm(G, dK)
+    cdef double f, decrease, sq, slope = _sq_norm(G, dK)
     for j in range(dK, P):
         slope += G[j] * G[j] / intercept_scale
     for _halving in range(MAX_HALVINGS):
@@ -111,10 +138,20 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
             trial[j] = W[j] - eta * G[j]
         for j in range(P, dK + loss.n_outputs):
             trial[j] = W[j]
+        decrease = eta * slope
+        sq = _sq_norm(trial, dK)
+        if sq > radius * radius:
+            for j in range(dK):
+                trial[j] *= radius / sqrt(sq)
+            decrease = 0.0
+            for j in range(dK):
+                decrease += G[j] * (W[j] - trial[j])
+            for j in range(dK, P):
+                decrease += G[j] * (W[j] - trial[j]) / intercept_scale
         f = _batch_objective(data, loss, trial, dK, fit_intercept, rows, start,
                              b, Yb, sb, ny, s_batch, alpha, Z, NULL,
                              True) / s_batch
-        if f <= f0 - ARMIJO_C * eta * slope:
+        if f <= f0 - ARMIJO_C * decrease:
             break
         eta *= 0.5
     for j in range(P):
@@ -130,7 +167,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                uint64_t seed, Py_ssize_t max_epochs, double tol,
                Py_ssize_t n_iter_no_change, double t_start=0.0,
                Py_ssize_t epoch_start=0, double average_start=-1.0,
-               double intercept_scale=1.0, epoch_hook=None):
+               double intercept_scale=1.0, double max_norm=INFINITY,
+               epoch_hook=None):
     """Train ``theta = [W.ravel(), b]`` in place for up to ``max_epochs``.
 
     Parameters
@@ -160,6 +198,12 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         this factor, as if the intercept column held sqrt(intercept_scale)
         instead of 1 (liblinear's ``intercept_scaling``). The objective and
         its minimiser do not change.
+    max_norm : float
+        Radius r of the constraint ``||W||_F <= r``, applied by a
+        projection after every update (and averaging averages the
+        projected iterates); ``inf`` or ``<= 0``: none. The full-batch
+        gradient test then measures the projected gradient
+        ``W - P(W - G)`` (zero exactly at the KKT points).
     epoch_hook : callable or None
         ``epoch_hook(epoch, objective, eta, t)`` is called with the GIL after
         each epoch. It returns None (go on, monitor the objective), True
@@ -185,6 +229,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint use_rows = shuffle and not full_batch
     cdef bint averaging = average_start >= 0.0 and theta_avg is not None
     cdef bint monitor_tol = tol > -INFINITY
+    cdef double radius = max_norm if max_norm > 0.0 else INFINITY
+    cdef bint constrained = radius < INFINITY
     # Sparse minibatches update only the columns they hold: plain SGD with
     # W = a v (_scaled.pyx), the other rules with lazy decay (_lazy.pyx).
     cdef bint sparse_batches = (isinstance(data, CSRDataset) and not full_batch
@@ -193,13 +239,15 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         and (<SGD>optimizer).momentum == 0.0)
     cdef bint lazy = sparse_batches and not scaled
     cdef double avg_from = average_start if averaging else -1.0
-    cdef LazyL2 lz = LazyL2(d, K, P, alpha, avg_from) if lazy else None
-    cdef ScaledSGD sc = ScaledSGD(data, K, P, alpha, avg_from) if scaled else None
+    cdef LazyL2 lz = (LazyL2(d, K, P, alpha, avg_from, radius) if lazy
+                      else None)
+    cdef ScaledSGD sc = (ScaledSGD(data, K, P, alpha, avg_from, radius)
+                         if scaled else None)
     cdef double* avg = &theta_avg[0] if averaging else NULL
     cdef double sq_w, sq_avg
 
     rows_arr = np.arange(n, dtype=np.intp)
-    buffers = np.zeros(3 * B * K + B * ny + B + 2 * (dK + K))
+    buffers = np.zeros(3 * B * K + B * ny + B + 3 * (dK + K))
     loss_curve = np.full(max_epochs, np.nan)
     cdef Py_ssize_t[::1] rows = rows_arr
     cdef double[::1] work = buffers
@@ -211,6 +259,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* sbuf = ybuf + B * ny
     cdef double* G = sbuf + B
     cdef double* trial = G + dK + K
+    cdef double* metric_work = trial + dK + K
     cdef double* W = &theta[0]
     cdef const double* Yb
     cdef const double* sb
@@ -317,7 +366,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                             G[dK + k] += D[i * K + k]
                         G[dK + k] *= intercept_scale
 
-                if full_batch and monitor_tol and _max_abs(G, P) <= tol:
+                if full_batch and monitor_tol and (
+                        _projected_gradient_max(W, G, trial, dK, P, radius)
+                        if constrained else _max_abs(G, P)) <= tol:
                     grad_converged = True
                     break
                 t += 1.0
@@ -326,7 +377,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     eta = _armijo_step(data, loss, W, G, trial, P, dK,
                                        fit_intercept, intercept_scale,
                                        batch_rows, start, b, Yb, sb, ny,
-                                       s_batch, alpha, lsum / s_batch, eta, Z)
+                                       s_batch, alpha, lsum / s_batch, eta, Z,
+                                       radius)
                     schedule.accept(eta)
                 elif lazy:
                     lz.step(optimizer, W, G, avg, eta, t)
@@ -336,6 +388,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     continue
                 else:
                     optimizer.step(W, G, NULL, P, eta, t)
+                    if constrained:
+                        optimizer.project(W, dK, radius, t, metric_work)
                 if averaging and t > average_start:
                     n_avg = t - average_start
                     for j in range(P):

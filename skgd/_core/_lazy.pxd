@@ -3,10 +3,11 @@ from ._optimizers cimport Optimizer
 
 cdef class LazyL2:
     cdef Py_ssize_t d, K, dK, P
-    cdef double alpha, average_start
-    cdef bint averaging
-    cdef double log_a, c_sum
-    cdef double[::1] last_log_a, last_c, last_t
+    cdef double alpha, average_start, radius
+    cdef bint averaging, constrained
+    cdef double[::1] work, prev
+    cdef double log_a
+    cdef double[::1] last_log_a, last_t
     cdef double[::1] sum_w
     cdef unsigned char[::1] in_batch
     cdef Py_ssize_t[::1] cols
@@ -26,5 +27,7 @@ cdef class LazyL2:
     cdef void init_grad(self, const double* W, double* G) noexcept nogil
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil
+    cdef void _project_all(self, Optimizer opt, double* W, double* avg,
+                           double t) noexcept nogil
     cdef void flush(self, Optimizer opt, double* W, double* avg,
                     double t) noexcept nogil

@@ -1,4 +1,6 @@
-"""Lazy L2 updates for sparse minibatches: O(nnz of the batch) per update.
+"""Lazy L2 updates for sparse minibatches of the stateful rules (momentum,
+Adagrad, RMSprop, Adam): O(nnz of the batch) per update. Plain SGD is
+exact and cheaper with W = a v (_scaled.pyx).
 
 A coordinate W_jk whose column j is absent from a batch gets the gradient
 alpha W_jk alone. Instead of touching it, the engine records the step's
@@ -9,29 +11,32 @@ flush, at every epoch's end):
     W_jk <- W_jk * exp(p_jk * (log_a - last_log_a[j]))
 
 with p_jk the update rule's long-run scale of a constant gradient
-(``Optimizer.lazy_scale``). For plain SGD (p = 1) this is exactly the
-product of the missed factors -- the "W = scale * v" trick of SPEC
-section 3 kept per column -- so sparse and dense fits coincide. For the
-other rules the missed steps are approximated: the coordinate's state
-(velocity, moments) advances only when its column appears, and the missed
-decay is applied at the rule's current rate p_jk; a column present in
-every batch is updated exactly as on dense data.
+(``Optimizer.lazy_scale``: 1 / (1 - mu) with momentum, the inverse root
+of the second moment for the adaptive rules). This is an approximation:
+the coordinate's state (velocity, moments) advances only when its column
+appears, and the missed decay is applied at the rule's current rate; a
+column present in every batch is updated exactly as on dense data.
 
 Polyak-Ruppert averaging keeps, per coordinate, the sum of W over the
-averaged updates; the missed terms of a decaying coordinate are a sum of
-the same factors: exact for p = 1 through the running sum ``c_sum`` of
-the product, a geometric series at the mean rate otherwise (exact for a
-constant step).
+averaged updates; the missed terms of a decaying coordinate are a
+geometric series at the mean rate (exact for a constant step).
+
+The ball constraint ``||W|| <= radius`` (``max_norm``): the projection
+(Euclidean with momentum, in the rule's metric otherwise) changes
+coordinates by different factors, so every coordinate is first brought up
+to date (a flush, O(d K)), then projected. It is needed only when the
+stored norm ``sq_w``, an upper bound of ||W||^2 (missed decays only
+shrink coordinates), exceeds radius^2; while the constraint is active
+this costs O(d K) per update.
 """
 
-from libc.math cimport exp, expm1, log1p
+from libc.math cimport INFINITY, exp, expm1, log1p
 import numpy as np
 
 from ._optimizers cimport Optimizer
 
-# Flush (bring every coordinate up to date and restart the products) before
-# the running sums lose precision or the products underflow.
-cdef double MAX_C_SUM = 1e4
+# Flush (bring every coordinate up to date and restart the product) before
+# the product underflows.
 cdef double MIN_LOG_A = -200.0
 
 
@@ -41,7 +46,8 @@ cdef class LazyL2:
     current batch's set of columns (filled by ``Dataset.columns``)."""
 
     def __init__(self, Py_ssize_t d, Py_ssize_t K, Py_ssize_t P,
-                 double alpha, double average_start):
+                 double alpha, double average_start,
+                 double radius=INFINITY):
         self.d = d
         self.K = K
         self.dK = d * K
@@ -49,8 +55,12 @@ cdef class LazyL2:
         self.alpha = alpha
         self.average_start = average_start
         self.averaging = average_start >= 0.0
+        self.radius = radius
+        self.constrained = radius < INFINITY
+        size = d * K if self.constrained else 0
+        self.work = np.zeros(max(size, 1))
+        self.prev = np.zeros(max(size, 1))
         self.last_log_a = np.zeros(d)
-        self.last_c = np.zeros(d)
         self.last_t = np.zeros(d)
         self.sum_w = np.zeros(P)
         self.in_batch = np.zeros(d, dtype=np.uint8)
@@ -78,10 +88,8 @@ cdef class LazyL2:
         recompute the squared norms exactly."""
         cdef Py_ssize_t i, j
         self.log_a = 0.0
-        self.c_sum = 0.0
         for j in range(self.d):
             self.last_log_a[j] = 0.0
-            self.last_c[j] = 0.0
         self.sq_w = 0.0
         self.sq_avg = 0.0
         for i in range(self.dK):
@@ -108,9 +116,6 @@ cdef class LazyL2:
                 if k_avg > 0.0:
                     if dl == 0.0:
                         missed = k_avg
-                    elif p == 1.0:
-                        missed = (self.c_sum - self.last_c[j]) * exp(
-                            -self.last_log_a[j])
                     else:
                         x = p * dl / k_gap
                         step_decay = expm1(x)
@@ -125,7 +130,6 @@ cdef class LazyL2:
                 W[i] = w0 + w0 * decay
                 self.sq_w += W[i] * W[i] - w0 * w0
         self.last_log_a[j] = self.log_a
-        self.last_c[j] = self.c_sum
         self.last_t[j] = t
         if n > 0.0:
             for k in range(self.K):
@@ -161,7 +165,8 @@ cdef class LazyL2:
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil:
         """Update t: the rule on the batch's coordinates, the decay of the
-        others recorded; ``avg`` is NULL without averaging."""
+        others recorded, then the projection onto the ball (if any);
+        ``avg`` is NULL without averaging."""
         cdef Py_ssize_t c, i, j
         cdef double n = self._n_avg(t), old
         cdef double x = eta * self.alpha
@@ -180,8 +185,6 @@ cdef class LazyL2:
             self.n_cols = self.d
         else:
             self.log_a += log1p(-x)
-        if n > 0.0:
-            self.c_sum += exp(self.log_a)
         for c in range(self.n_coords):
             i = self.coords[c]
             if i < self.dK:
@@ -201,10 +204,30 @@ cdef class LazyL2:
             j = self.cols[c]
             self.in_batch[j] = 0
             self.last_log_a[j] = self.log_a
-            self.last_c[j] = self.c_sum
             self.last_t[j] = t
-        if self.c_sum > MAX_C_SUM or self.log_a < MIN_LOG_A:
+        if self.constrained and self.sq_w > self.radius * self.radius:
+            self._project_all(opt, W, avg, t)
+        if self.log_a < MIN_LOG_A:
             self.flush(opt, W, avg, t)
+
+    cdef void _project_all(self, Optimizer opt, double* W, double* avg,
+                           double t) noexcept nogil:
+        """Project W onto the ball in the rule's metric after update t,
+        every coordinate first brought up to date (O(d K)). The averages,
+        which counted the unprojected W of update t, are corrected."""
+        cdef Py_ssize_t i
+        cdef double n = self._n_avg(t)
+        self.flush(opt, W, avg, t)
+        if n > 0.0:
+            for i in range(self.dK):
+                self.prev[i] = W[i]
+        if not opt.project(W, self.dK, self.radius, t, &self.work[0]):
+            return
+        if n > 0.0:
+            for i in range(self.dK):
+                self.sum_w[i] += W[i] - self.prev[i]
+                avg[i] = self.sum_w[i] / n
+        self._restart(W, avg)
 
     cdef void flush(self, Optimizer opt, double* W, double* avg,
                     double t) noexcept nogil:

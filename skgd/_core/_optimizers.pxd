@@ -8,6 +8,15 @@ as theta, owned by the caller so that ``partial_fit`` and ``warm_start``
 continue from it; the intercept thereby gets the same rule with its own
 state.
 
+``metric(i, t)`` is the diagonal D_i the rule divided its last step of
+coordinate i by (1 for SGD, with or without momentum; ``sqrt(s_i) + eps``
+for the adaptive rules, Adam's ``s`` bias-corrected at update t).
+``project(w, n, radius, t, work)`` projects ``w[:n]`` onto the ball
+``||w|| <= radius`` in that metric (Euclidean when ``euclidean``):
+``argmin_{||z|| <= r} (z - w)^T D (z - w)``, the projection under which
+projected gradient descent with the rule converges to the constrained
+optimum (see ``skgd.minimize``).
+
 ``lazy_scale(i, t)`` is the factor by which the rule multiplies a
 constant gradient of coordinate i in the long run (1 for plain SGD,
 1 / (1 - mu) with momentum, the inverse root of the second moment for
@@ -16,10 +25,14 @@ coordinate missed at that rate (see _lazy.pyx).
 """
 
 cdef class Optimizer:
+    cdef bint euclidean
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil
+    cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
+                      double* work) noexcept nogil
 
 
 cdef class SGD(Optimizer):

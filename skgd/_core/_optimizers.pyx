@@ -1,7 +1,44 @@
 """One class per update rule (see _optimizers.pxd)."""
 
-from libc.math cimport pow, sqrt
+from libc.math cimport INFINITY, pow, sqrt
 import numpy as np
+
+# Most Newton iterations of the metric projection's multiplier (from the
+# left on a concave secular function: monotone, quadratic; a few suffice).
+cdef int MAX_PROJECTION_ITER = 100
+
+
+cdef double _ball_multiplier(const double* y, const double* D, Py_ssize_t n,
+                             double radius) noexcept nogil:
+    """mu >= 0 with ||z(mu)|| = radius, z_i(mu) = D_i y_i / (D_i + mu),
+    for ||y|| > radius.
+
+    ``h(mu) = 1 / ||z(mu)|| - 1 / radius`` is increasing and concave (the
+    secular function of a trust-region subproblem with Hessian diag(D) and
+    gradient D y; More and Sorensen), so Newton's method from mu = 0, where
+    h < 0, increases monotonically to the root without overshooting. With
+    s2 = ||z||^2 and s3 = sum z_i^2 / (D_i + mu), h' = s3 / ||z||^3 and the
+    Newton step is (||z|| / radius - 1) s2 / s3. For D = const it is exact
+    in one step."""
+    cdef Py_ssize_t i
+    cdef int _it
+    cdef double mu = 0.0, s2, s3, q, z, excess, step
+    for _it in range(MAX_PROJECTION_ITER):
+        s2 = 0.0
+        s3 = 0.0
+        for i in range(n):
+            q = 1.0 / (D[i] + mu)
+            z = D[i] * y[i] * q
+            s2 += z * z
+            s3 += z * z * q
+        excess = sqrt(s2) / radius - 1.0
+        if not (excess > 4e-16 and s3 > 0.0):
+            break
+        step = excess * s2 / s3
+        mu += step
+        if step <= 1e-16 * mu:
+            break
+    return mu
 
 
 cdef class Optimizer:
@@ -17,10 +54,54 @@ cdef class Optimizer:
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0
 
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0
+
+    cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
+                      double* work) noexcept nogil:
+        """Project w[:n] onto ||w|| <= radius in the metric of the rule
+        (``work``: n doubles); returns whether w changed.
+
+        Euclidean: ``w * radius / ||w||``. Metric D: ``D w / (D + mu)``
+        with mu from :func:`_ball_multiplier`, then scaled onto the sphere
+        (a relative correction at the rounding level: mu is approached
+        from below). Non-finite w is left alone (the caller reports the
+        divergence)."""
+        cdef Py_ssize_t i
+        cdef double sq = 0.0, mu, c
+        for i in range(n):
+            sq += w[i] * w[i]
+        if not (sq > radius * radius) or sq == INFINITY:
+            return False
+        if not self.euclidean:
+            for i in range(n):
+                work[i] = self.metric(i, t)
+            mu = _ball_multiplier(w, work, n, radius)
+            sq = 0.0
+            for i in range(n):
+                w[i] = work[i] * w[i] / (work[i] + mu)
+                sq += w[i] * w[i]
+            if not (sq > radius * radius):
+                return True
+        c = radius / sqrt(sq)
+        for i in range(n):
+            w[i] *= c
+        return True
+
     def update(self, double[::1] theta, const double[::1] g, double eta,
                double t):
         """Apply one update in place (Python access, e.g. for minimize)."""
         self.step(&theta[0], &g[0], NULL, theta.shape[0], eta, t)
+
+    def project_onto_ball(self, double[::1] w, double radius, double t):
+        """Project w onto ``||w|| <= radius`` in place, in the rule's metric
+        after update t (Python access, for tests); returns whether w
+        changed."""
+        work = np.empty(w.shape[0])
+        cdef double[::1] buf = work
+        if w.shape[0] == 0:
+            return False
+        return bool(self.project(&w[0], w.shape[0], radius, t, &buf[0]))
 
     @classmethod
     def init_state(cls, Py_ssize_t size):
@@ -37,6 +118,7 @@ cdef class SGD(Optimizer):
     state_names = ("velocity",)
 
     def __init__(self, state, double momentum=0.0, bint nesterov=False):
+        self.euclidean = True
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocity = state["velocity"]
@@ -77,8 +159,11 @@ cdef class Adagrad(Optimizer):
             self.sum_sq[j] += g[j] * g[j]
             theta[j] -= eta * g[j] / (sqrt(self.sum_sq[j]) + self.eps)
 
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
+        return sqrt(self.sum_sq[i]) + self.eps
+
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / (sqrt(self.sum_sq[i]) + self.eps)
+        return 1.0 / self.metric(i, t)
 
 
 cdef class RMSprop(Optimizer):
@@ -101,8 +186,11 @@ cdef class RMSprop(Optimizer):
             self.mean_sq[j] = rho * self.mean_sq[j] + (1.0 - rho) * g[j] * g[j]
             theta[j] -= eta * g[j] / (sqrt(self.mean_sq[j]) + self.eps)
 
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
+        return sqrt(self.mean_sq[i]) + self.eps
+
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / (sqrt(self.mean_sq[i]) + self.eps)
+        return 1.0 / self.metric(i, t)
 
 
 cdef class Adam(Optimizer):
@@ -132,9 +220,12 @@ cdef class Adam(Optimizer):
             theta[j] -= eta * (self.m1[j] / c1) / (
                 sqrt(self.m2[j] / c2) + self.eps)
 
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        # Called for every column of a sparse batch at the same t.
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
+        # Called for every coordinate of a batch at the same t.
         if t != self.c2_t:
             self.c2_t = t
             self.c2 = 1.0 - pow(self.beta2, t)
-        return 1.0 / (sqrt(self.m2[i] / self.c2) + self.eps)
+        return sqrt(self.m2[i] / self.c2) + self.eps
+
+    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
+        return 1.0 / self.metric(i, t)

@@ -4,7 +4,7 @@ from ._data cimport CSRDataset
 cdef class ScaledSGD:
     cdef CSRDataset data
     cdef Py_ssize_t dK, P, K
-    cdef double alpha, average_start
+    cdef double alpha, average_start, radius
     cdef bint averaging
     cdef double a, cum_a
     cdef double vv, sv, ss

@@ -11,12 +11,16 @@ W_t = a_t v_t to S is ``cum_a += a_t``, and a change dv of v on the batch's
 columns is ``u += cum_a dv``. The monitored objective needs ||W||^2 and
 ||S||^2; they follow from ||v||^2, <S, v> and ||S||^2, updated in O(nnz).
 
+With ``max_norm = r`` the Euclidean projection onto ||W|| <= r is a
+scaling of W, applied to ``a`` in O(1) (||W||^2 = a^2 ||v||^2 is known).
+
 The sparse fit is the dense fit: same batches, same steps, same intercept
 update, to rounding. ``flush`` writes W = a v and the average out (at
 every epoch's end, and before ``a`` underflows or ``cum_a`` grows large
 enough to cost precision) and restarts with a = 1.
 """
 
+from libc.math cimport INFINITY, sqrt
 import numpy as np
 
 from ._data cimport CSRDataset
@@ -29,10 +33,10 @@ cdef double MAX_CUM_SCALE = 1e4
 cdef class ScaledSGD:
     """W = a v for the d x K coefficients of theta = [W, b] (length P),
     read through the CSR batches of ``data``; ``average_start < 0`` for no
-    averaging."""
+    averaging; ``radius`` the ball constraint (infinite for none)."""
 
     def __init__(self, CSRDataset data, Py_ssize_t K, Py_ssize_t P,
-                 double alpha, double average_start):
+                 double alpha, double average_start, double radius=INFINITY):
         self.data = data
         self.K = K
         self.dK = data.n_features * K
@@ -40,6 +44,7 @@ cdef class ScaledSGD:
         self.alpha = alpha
         self.average_start = average_start
         self.averaging = average_start >= 0.0
+        self.radius = radius
         self.u = np.zeros(self.dK)
 
     cdef double _n_avg(self, double t) noexcept nogil:
@@ -102,6 +107,12 @@ cdef class ScaledSGD:
             for i in range(self.dK):
                 W[i] -= eta * (self.alpha * W[i] + G[i])
                 G[i] = 0.0
+            self.vv = 0.0
+            for i in range(self.dK):
+                self.vv += W[i] * W[i]
+            if self.vv > self.radius * self.radius:
+                for i in range(self.dK):
+                    W[i] *= self.radius / sqrt(self.vv)
         else:
             a_t = self.a * (1.0 - x)
             for i in range(B):
@@ -119,6 +130,8 @@ cdef class ScaledSGD:
                         if averaged:
                             self.sv += (self.cum_a * v_old - self.u[k]) * dv
                             self.u[k] += self.cum_a * dv
+            if a_t * a_t * self.vv > self.radius * self.radius:
+                a_t = self.radius / sqrt(self.vv)
             self.a = a_t
             if averaged:
                 self.ss += a_t * (2.0 * self.sv + a_t * self.vv)
