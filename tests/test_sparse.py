@@ -25,16 +25,32 @@ def _sparse_problem():
         dict(average=100),
         dict(learning_rate="invscaling", eta0=0.5),
         dict(learning_rate="cosine"),
+        # The scale a underflows past 1e-9 every ~70 updates (a flush).
+        dict(alpha=0.5, learning_rate="constant", eta0=0.5),
+        # eta alpha = 1: the decay factor is 0, a dense step.
+        dict(alpha=1.0, learning_rate="constant", eta0=1.0),
+        dict(max_norm=0.5),
     ],
 )
 def test_plain_sgd_sparse_equals_dense(Est, params):
-    """Plain SGD's lazy decay is the exact product of the missed factors."""
+    """Plain SGD on CSR (W = a v) is the dense fit, to rounding: the
+    coefficients, the averages and the objective of every epoch."""
     X, yr, yc = _sparse_problem()
     y = yr if Est is SGDLinearRegressor else yc
-    a = Est(solver="sgd", **COMMON, **params).fit(X, y)
-    b = Est(solver="sgd", **COMMON, **params).fit(X.toarray(), y)
+    a = Est(solver="sgd", **{**COMMON, **params}).fit(X, y)
+    b = Est(solver="sgd", **{**COMMON, **params}).fit(X.toarray(), y)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
+def test_plain_sgd_sparse_equals_dense_with_several_outputs():
+    X, yr, _ = _sparse_problem()
+    Y = np.column_stack([yr, -2 * yr + 1])
+    a = SGDLinearRegressor(solver="sgd", **COMMON).fit(X, Y)
+    b = SGDLinearRegressor(solver="sgd", **COMMON).fit(X.toarray(), Y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
 
 
 @pytest.mark.parametrize(
