@@ -367,6 +367,26 @@ cdef void _csr_forward(const floating* data, const int* indices,
                 Z[i * K + k] += v * w[k]
 
 
+cdef void _csr_forward_pair(const floating* data, const int* indices,
+                            const int* indptr, const Py_ssize_t* rows,
+                            Py_ssize_t start, Py_ssize_t B, const double* W1,
+                            const double* W2, Py_ssize_t K, double* Z1,
+                            double* Z2) noexcept nogil:
+    cdef Py_ssize_t i, r, p, k, j
+    cdef double v
+    for i in range(B):
+        r = rows[i] if rows != NULL else start + i
+        for k in range(K):
+            Z1[i * K + k] = 0.0
+            Z2[i * K + k] = 0.0
+        for p in range(indptr[r], indptr[r + 1]):
+            v = data[p]
+            j = indices[p] * K
+            for k in range(K):
+                Z1[i * K + k] += v * W1[j + k]
+                Z2[i * K + k] += v * W2[j + k]
+
+
 cdef void _csr_backward(const floating* data, const int* indices,
                         const int* indptr, const Py_ssize_t* rows,
                         Py_ssize_t start, Py_ssize_t B, const double* D,
@@ -434,6 +454,18 @@ cdef class CSRDataset(Dataset):
         else:
             _csr_forward(&self.data64[0], &self.indices[0], &self.indptr[0],
                          rows, start, B, W, self.n_outputs, Z)
+
+    cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t B, const double* W1, const double* W2,
+                           double* Z1, double* Z2) noexcept nogil:
+        if self.is_float32:
+            _csr_forward_pair(&self.data32[0], &self.indices[0],
+                              &self.indptr[0], rows, start, B, W1, W2,
+                              self.n_outputs, Z1, Z2)
+        else:
+            _csr_forward_pair(&self.data64[0], &self.indices[0],
+                              &self.indptr[0], rows, start, B, W1, W2,
+                              self.n_outputs, Z1, Z2)
 
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
