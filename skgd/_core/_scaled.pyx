@@ -99,7 +99,8 @@ cdef class ScaledSGD:
         cdef const int* indices = &self.data.indices[0]
         cdef const int* indptr = &self.data.indptr[0]
         cdef double x = eta * self.alpha
-        cdef double n = self._n_avg(t), g, dv, v_old, a_t
+        cdef double n = self._n_avg(t), g, dv, v_old, a_t, step, vv, sv, cum_a
+        cdef double* u = &self.u[0]
         cdef bint averaged = n > 0.0
         if x >= 1.0:
             # The decay factor is not positive: a dense step.
@@ -115,6 +116,12 @@ cdef class ScaledSGD:
                     W[i] *= self.radius / sqrt(self.vv)
         else:
             a_t = self.a * (1.0 - x)
+            # Locals, not attributes: the compiler cannot keep fields of
+            # self in registers across the stores through W, G and u.
+            step = -eta / a_t
+            vv = self.vv
+            sv = self.sv
+            cum_a = self.cum_a
             for i in range(B):
                 r = rows[i] if rows != NULL else start + i
                 for p in range(indptr[r], indptr[r + 1]):
@@ -124,12 +131,14 @@ cdef class ScaledSGD:
                             continue
                         G[k] = 0.0
                         v_old = W[k]
-                        dv = -eta * g / a_t
+                        dv = step * g
                         W[k] = v_old + dv
-                        self.vv += dv * (2.0 * v_old + dv)
+                        vv += dv * (2.0 * v_old + dv)
                         if averaged:
-                            self.sv += (self.cum_a * v_old - self.u[k]) * dv
-                            self.u[k] += self.cum_a * dv
+                            sv += (cum_a * v_old - u[k]) * dv
+                            u[k] += cum_a * dv
+            self.vv = vv
+            self.sv = sv
             if a_t * a_t * self.vv > self.radius * self.radius:
                 a_t = self.radius / sqrt(self.vv)
             self.a = a_t
