@@ -373,9 +373,19 @@ cdef void _csr_forward_pair(const floating* data, const int* indices,
                             const double* W2, Py_ssize_t K, double* Z1,
                             double* Z2) noexcept nogil:
     cdef Py_ssize_t i, r, p, k, j
-    cdef double v
+    cdef double v, acc1, acc2
     for i in range(B):
         r = rows[i] if rows != NULL else start + i
+        if K == 1:
+            acc1 = 0.0
+            acc2 = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                j = indices[p]
+                acc1 += data[p] * W1[j]
+                acc2 += data[p] * W2[j]
+            Z1[i] = acc1
+            Z2[i] = acc2
+            continue
         for k in range(K):
             Z1[i * K + k] = 0.0
             Z2[i * K + k] = 0.0
@@ -396,6 +406,11 @@ cdef void _csr_backward(const floating* data, const int* indices,
     cdef double* g
     for i in range(B):
         r = rows[i] if rows != NULL else start + i
+        if K == 1:
+            v = D[i]
+            for p in range(indptr[r], indptr[r + 1]):
+                G[indices[p]] += data[p] * v
+            continue
         for p in range(indptr[r], indptr[r + 1]):
             v = data[p]
             g = G + indices[p] * K

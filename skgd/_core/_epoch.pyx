@@ -355,10 +355,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     D[i] /= s_batch
                 if lazy:
                     lz.init_grad(W, G)
-                elif not scaled:  # (scaled: G is zero, the decay is in a)
+                elif not scaled:  # (scaled: the decay is in a)
                     for j in range(dK):
                         G[j] = alpha * W[j]
-                data.backward(batch_rows, start, b, D, G)
+                if not scaled:  # (scaled: the step reads D directly)
+                    data.backward(batch_rows, start, b, D, G)
                 if fit_intercept:
                     for k in range(K):
                         G[dK + k] = 0.0
@@ -384,7 +385,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     lz.step(optimizer, W, G, avg, eta, t)
                     continue
                 elif scaled:
-                    sc.step(batch_rows, start, b, W, G, avg, eta, t)
+                    sc.step(batch_rows, start, b, W, D, G, avg, eta, t)
                     continue
                 else:
                     optimizer.step(W, G, NULL, P, eta, t)

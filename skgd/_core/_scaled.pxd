@@ -18,6 +18,6 @@ cdef class ScaledSGD:
                       Py_ssize_t B, const double* W, const double* avg,
                       double t, double* Z, double* Zavg) noexcept nogil
     cdef void step(self, const Py_ssize_t* rows, Py_ssize_t start,
-                   Py_ssize_t B, double* W, double* G, double* avg,
-                   double eta, double t) noexcept nogil
+                   Py_ssize_t B, double* W, const double* D, const double* G,
+                   double* avg, double eta, double t) noexcept nogil
     cdef void flush(self, double* W, double* avg, double t) noexcept nogil

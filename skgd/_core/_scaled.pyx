@@ -20,6 +20,7 @@ every epoch's end, and before ``a`` underflows or ``cum_a`` grows large
 enough to cost precision) and restarts with a = 1.
 """
 
+from cython cimport floating
 from libc.math cimport INFINITY, sqrt
 import numpy as np
 
@@ -28,6 +29,35 @@ from ._data cimport CSRDataset
 # Flush before the scale underflows or the running sums lose precision.
 cdef double MIN_SCALE = 1e-9
 cdef double MAX_CUM_SCALE = 1e4
+
+
+cdef void _apply(const floating* data, const int* indices, const int* indptr,
+                 const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t B,
+                 Py_ssize_t K, const double* D, double step, double* v,
+                 double* u, double cum_a, bint averaged,
+                 double* sums) noexcept nogil:
+    """v += step X_B^T D, one stored value at a time, keeping sums[0] =
+    ||v||^2 and sums[1] = <S, v>, and u += cum_a dv (averaging).
+
+    The parts of a coordinate's change may come in any order: S = cum_a v
+    - u does not move with them, so each part adds S_j dv to <S, v>."""
+    cdef Py_ssize_t i, r, p, k, c
+    cdef double vv = sums[0], sv = sums[1], dv, v_old, x
+    for i in range(B):
+        r = rows[i] if rows != NULL else start + i
+        for p in range(indptr[r], indptr[r + 1]):
+            x = step * data[p]
+            c = indices[p] * K
+            for k in range(K):
+                dv = x * D[i * K + k]
+                v_old = v[c + k]
+                v[c + k] = v_old + dv
+                vv += dv * (2.0 * v_old + dv)
+                if averaged:
+                    sv += (cum_a * v_old - u[c + k]) * dv
+                    u[c + k] += cum_a * dv
+    sums[0] = vv
+    sums[1] = sv
 
 
 cdef class ScaledSGD:
@@ -90,55 +120,43 @@ cdef class ScaledSGD:
         self.sq_w = self.a * self.a * self.vv
 
     cdef void step(self, const Py_ssize_t* rows, Py_ssize_t start,
-                   Py_ssize_t B, double* W, double* G, double* avg,
-                   double eta, double t) noexcept nogil:
-        """Update t with G = X_B^T D on the batch's columns (zero
-        elsewhere, and zeroed again here) and the intercepts' gradient in
-        G[dK:]; ``avg`` is NULL without averaging."""
-        cdef Py_ssize_t i, r, p, k, K = self.K
-        cdef const int* indices = &self.data.indices[0]
-        cdef const int* indptr = &self.data.indptr[0]
+                   Py_ssize_t B, double* W, const double* D, const double* G,
+                   double* avg, double eta, double t) noexcept nogil:
+        """Update t from the batch's loss derivatives D (B x K, divided by
+        the batch weight) and the intercepts' gradient in G[dK:]; ``avg``
+        is NULL without averaging."""
+        cdef Py_ssize_t i
         cdef double x = eta * self.alpha
-        cdef double n = self._n_avg(t), g, dv, v_old, a_t, step, vv, sv, cum_a
-        cdef double* u = &self.u[0]
+        cdef double n = self._n_avg(t), a_t, sq = 0.0
         cdef bint averaged = n > 0.0
+        cdef double sums[2]
         if x >= 1.0:
-            # The decay factor is not positive: a dense step.
+            # The decay factor is not positive: a dense step, with u (which
+            # the flush has folded into avg) holding X_B^T D.
             self.flush(W, avg, t - 1.0)
             for i in range(self.dK):
-                W[i] -= eta * (self.alpha * W[i] + G[i])
-                G[i] = 0.0
-            self.vv = 0.0
+                self.u[i] = 0.0
+            self.data.backward(rows, start, B, D, &self.u[0])
             for i in range(self.dK):
-                self.vv += W[i] * W[i]
-            if self.vv > self.radius * self.radius:
+                W[i] = (1.0 - x) * W[i] - eta * self.u[i]
+                sq += W[i] * W[i]
+            if sq > self.radius * self.radius:
                 for i in range(self.dK):
-                    W[i] *= self.radius / sqrt(self.vv)
+                    W[i] *= self.radius / sqrt(sq)
         else:
             a_t = self.a * (1.0 - x)
-            # Locals, not attributes: the compiler cannot keep fields of
-            # self in registers across the stores through W, G and u.
-            step = -eta / a_t
-            vv = self.vv
-            sv = self.sv
-            cum_a = self.cum_a
-            for i in range(B):
-                r = rows[i] if rows != NULL else start + i
-                for p in range(indptr[r], indptr[r + 1]):
-                    for k in range(indices[p] * K, indices[p] * K + K):
-                        g = G[k]
-                        if g == 0.0:  # a column seen before in this batch
-                            continue
-                        G[k] = 0.0
-                        v_old = W[k]
-                        dv = step * g
-                        W[k] = v_old + dv
-                        vv += dv * (2.0 * v_old + dv)
-                        if averaged:
-                            sv += (cum_a * v_old - u[k]) * dv
-                            u[k] += cum_a * dv
-            self.vv = vv
-            self.sv = sv
+            sums[0] = self.vv
+            sums[1] = self.sv
+            if self.data.is_float32:
+                _apply(&self.data.data32[0], &self.data.indices[0],
+                       &self.data.indptr[0], rows, start, B, self.K, D,
+                       -eta / a_t, W, &self.u[0], self.cum_a, averaged, sums)
+            else:
+                _apply(&self.data.data64[0], &self.data.indices[0],
+                       &self.data.indptr[0], rows, start, B, self.K, D,
+                       -eta / a_t, W, &self.u[0], self.cum_a, averaged, sums)
+            self.vv = sums[0]
+            self.sv = sums[1]
             if a_t * a_t * self.vv > self.radius * self.radius:
                 a_t = self.radius / sqrt(self.vv)
             self.a = a_t
