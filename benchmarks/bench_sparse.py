@@ -18,24 +18,15 @@ Run: ``python benchmarks/bench_sparse.py``.
 """
 
 import argparse
-import time
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
+from bench_convergence import median_fit_time
+from bench_epoch import RULES, epoch_time, median_time
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from skgd import SGDLogisticClassifier
 from skgd._objective import objective
-
-RULES = {
-    "sgd": {"solver": "sgd"},
-    "momentum": {"solver": "sgd", "momentum": 0.9},
-    "adagrad": {"solver": "adagrad"},
-    "rmsprop": {"solver": "rmsprop"},
-    "adam": {"solver": "adam"},
-}
 
 
 def text_like(n_samples, n_features, nnz_per_row, seed=0):
@@ -64,25 +55,6 @@ def text_like(n_samples, n_features, nnz_per_row, seed=0):
     return X, y.astype(int)
 
 
-def median_time(func, repeats):
-    """Median wall time of ``func()`` over ``repeats`` calls, and its last value."""
-    times = []
-    for _ in range(repeats):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = time.perf_counter()
-            value = func()
-            times.append(time.perf_counter() - start)
-    return float(np.median(times)), value
-
-
-def epoch_time(make, X, y, epochs, repeats):
-    """One epoch: the difference of two fits divided by the extra epochs."""
-    long, _ = median_time(lambda: make(epochs + 1).fit(X, y), repeats)
-    short, _ = median_time(lambda: make(1).fit(X, y), repeats)
-    return (long - short) / epochs
-
-
 def main():
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -97,7 +69,7 @@ def main():
     X, y = text_like(args.n_samples, args.n_features, args.nnz)
     n = X.shape[0]
     w = np.ones(X.shape[1])
-    floor, _ = median_time(lambda: X @ w, 21)
+    floor = median_time(lambda: X @ w, 21)
     sklearn_epoch = epoch_time(
         lambda k: SGDClassifier(loss="log_loss", max_iter=k, tol=None, random_state=0),
         X,
@@ -133,10 +105,10 @@ def main():
         J = objective("log_loss", model.coef_, model.intercept_, X, y, alpha)
         return (J - J_star) / J_star
 
-    t_skgd, skgd = median_time(
-        lambda: SGDLogisticClassifier(alpha=alpha).fit(X, y), args.repeats
+    t_skgd, skgd = median_fit_time(
+        lambda: SGDLogisticClassifier(alpha=alpha), X, y, args.repeats
     )
-    t_lbfgs, lbfgs = median_time(lambda: LogisticRegression().fit(X, y), args.repeats)
+    t_lbfgs, lbfgs = median_fit_time(LogisticRegression, X, y, args.repeats)
     print(f"\nalpha = 1/n; J* = {J_star:.8f} (lbfgs, tol=1e-10)\n")
     print("| model | time (s) | epochs | rel. gap to J* | time / lbfgs |")
     print("|---|--:|--:|--:|--:|")

@@ -324,6 +324,17 @@ def test_float32_coefficients_beyond_float32_raise():
 # ------------------------------------------------------------- Ctrl-C ---
 
 
+def _fit_interrupted(est, X, y, after=0.3):
+    """``est.fit(X, y)`` with Ctrl-C ``after`` seconds; it must raise."""
+    timer = threading.Timer(after, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            est.fit(X, y)
+    finally:
+        timer.cancel()
+
+
 @pytest.mark.parametrize("batch_size", [1, 100_000])
 def test_ctrl_c_interrupts_a_fit_and_keeps_the_previous_state(batch_size):
     """The nogil loop checks for signals after every epoch and every 4096
@@ -337,23 +348,11 @@ def test_ctrl_c_interrupts_a_fit_and_keeps_the_previous_state(batch_size):
     est.fit(X, y)
     before = est.coef_.copy(), est.intercept_.copy(), est.t_
     est.set_params(max_iter=10**8, batch_size=batch_size)  # hours of work
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            est.fit(X, y)
-    finally:
-        timer.cancel()
+    _fit_interrupted(est, X, y)
     np.testing.assert_array_equal(est.coef_, before[0])
     np.testing.assert_array_equal(est.intercept_, before[1])
     assert est.t_ == before[2]
     # Unfitted stays unfitted.
     fresh = clone(est)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            fresh.fit(X, y)
-    finally:
-        timer.cancel()
+    _fit_interrupted(fresh, X, y)
     assert not hasattr(fresh, "coef_")

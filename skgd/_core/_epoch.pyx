@@ -323,7 +323,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     sq_w = _sq_norm(W, dK)
                     sq_avg = _sq_norm(avg, dK) if averaged else 0.0
                 if scaled:
-                    sc.forward(batch_rows, start, b, W, avg, t, Z,
+                    sc.forward(batch_rows, start, b, W, t, Z,
                                Zavg if averaged else NULL)
                     sq_w = sc.sq_w
                     sq_avg = sc.sq_avg

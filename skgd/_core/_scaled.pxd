@@ -15,8 +15,8 @@ cdef class ScaledSGD:
     cdef void start(self, const double* W, const double* avg,
                     double t) noexcept nogil
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                      Py_ssize_t B, const double* W, const double* avg,
-                      double t, double* Z, double* Zavg) noexcept nogil
+                      Py_ssize_t B, const double* W, double t, double* Z,
+                      double* Zavg) noexcept nogil
     cdef void step(self, const Py_ssize_t* rows, Py_ssize_t start,
                    Py_ssize_t B, double* W, const double* D, const double* G,
                    double* avg, double eta, double t) noexcept nogil

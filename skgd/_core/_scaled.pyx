@@ -102,8 +102,8 @@ cdef class ScaledSGD:
         self.sq_avg = self.ss / (n * n) if n > 0.0 else 0.0
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                      Py_ssize_t B, const double* W, const double* avg,
-                      double t, double* Z, double* Zavg) noexcept nogil:
+                      Py_ssize_t B, const double* W, double t, double* Z,
+                      double* Zavg) noexcept nogil:
         """Z = X_B (a v) and, unless Zavg is NULL, Zavg = X_B S / n (both
         without intercepts); sets ``sq_w`` and ``sq_avg``."""
         cdef Py_ssize_t i
