@@ -5,10 +5,12 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
 
 * ``forward``:  Z = X_B W          (B x K, C order)
 * ``backward``: G += X_B^T D       (d x K, C order)
-* ``reforward``: Z = X_B W for the batch of the last ``forward`` call,
-  with other coefficients (reusing rows already gathered)
 * ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 (one read of the batch
   where the layout allows)
+* ``loss_gradient``: the whole minibatch pass: Z = X_B W + b, the loss
+  and its derivative D = s dloss(Z), G = X_B^T D (overwritten), and the
+  weighted loss sums at W and, when given, at the average A (the dense
+  layout reads each block of rows once for all of it)
 * ``columns``: the distinct columns with a stored entry in the batch
   (sparse layouts; -1 for dense data, where every column is present)
 
@@ -17,6 +19,8 @@ update rules and schedules are written once, in double precision.
 """
 
 from cython cimport floating
+
+from ._losses cimport Loss
 
 
 cdef class Dataset:
@@ -28,11 +32,16 @@ cdef class Dataset:
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil
-    cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                        Py_ssize_t B, const double* W, double* Z) noexcept nogil
     cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
                            Py_ssize_t B, const double* W1, const double* W2,
                            double* Z1, double* Z2) noexcept nogil
+    cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
+                            Py_ssize_t start, Py_ssize_t B, const double* Y,
+                            const double* s, Py_ssize_t ny, const double* W,
+                            const double* A, const double* bias,
+                            const double* bias_avg, double* Z, double* Zavg,
+                            double* D, double* G,
+                            double* values) noexcept nogil
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil
 
@@ -43,29 +52,28 @@ cdef class DenseDataset(Dataset):
     cdef bint is_float32
     cdef int n_threads
     cdef Py_ssize_t n_chunks
-    # Byte buffers, viewed in the dtype of X: the gathered rows of the
-    # current shuffled batch (if it fits), and one gradient per chunk.
-    cdef bint gathers
-    cdef bint _in_buffer
+    cdef Py_ssize_t block_rows
+    # Byte buffers, viewed in the dtype of X, per chunk: gathered rows, the
+    # chunk's gradient and float32 products; and the chunks' loss sums.
     cdef unsigned char[::1] Xb
     cdef unsigned char[::1] Gc
-    # [W1 | W2] and its product, for forward_pair.
-    cdef double[::1] Wpair
-    cdef double[::1] Zpair
-    # float32 shadows of W, Z and D for single-precision BLAS.
+    cdef unsigned char[::1] Tc
+    cdef double[::1] values
+    # float32 shadows of W and A for single-precision BLAS.
     cdef float[::1] W32
-    cdef float[::1] Z32
-    cdef float[::1] D32
 
-    cdef void _forward_any(self, const Py_ssize_t* rows, Py_ssize_t start,
-                           Py_ssize_t B, const double* W, double* Z,
-                           Py_ssize_t K) noexcept nogil
-    cdef void _forward(self, const floating* X, const Py_ssize_t* rows,
-                       Py_ssize_t start, Py_ssize_t B, const floating* W,
-                       floating* Z, floating* buf, Py_ssize_t K) noexcept nogil
-    cdef void _backward(self, const floating* X, const Py_ssize_t* rows,
-                        Py_ssize_t start, Py_ssize_t B, const floating* D,
-                        double* G, const floating* buf) noexcept nogil
+    cdef void _pass(self, const Py_ssize_t* rows, Py_ssize_t start,
+                    Py_ssize_t B, const double* W, const double* A,
+                    const double* bias, const double* bias_avg, Loss loss,
+                    const double* Y, const double* s, Py_ssize_t ny,
+                    double* Z, double* Zavg, double* D, double* G,
+                    double* values) noexcept nogil
+    cdef void _run(self, const floating* X, const Py_ssize_t* rows,
+                   Py_ssize_t start, Py_ssize_t B, const floating* W,
+                   const floating* A, const double* bias,
+                   const double* bias_avg, Loss loss, const double* Y,
+                   const double* s, Py_ssize_t ny, double* Z, double* Zavg,
+                   double* D, double* G, double* values) noexcept nogil
 
 
 cdef class CSRDataset(Dataset):

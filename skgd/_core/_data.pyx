@@ -4,6 +4,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 import numpy as np
+
+from ._losses cimport Loss
 from scipy.linalg.cython_blas cimport (
     ddot, sdot, daxpy, saxpy, dgemv, sgemv, dgemm, sgemm, dger, sger,
 )
@@ -20,15 +22,35 @@ cdef class Dataset:
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
         pass
 
-    cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                        Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        self.forward(rows, start, B, W, Z)
-
     cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
                            Py_ssize_t B, const double* W1, const double* W2,
                            double* Z1, double* Z2) noexcept nogil:
         self.forward(rows, start, B, W1, Z1)
-        self.reforward(rows, start, B, W2, Z2)
+        self.forward(rows, start, B, W2, Z2)
+
+    cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
+                            Py_ssize_t start, Py_ssize_t B, const double* Y,
+                            const double* s, Py_ssize_t ny, const double* W,
+                            const double* A, const double* bias,
+                            const double* bias_avg, double* Z, double* Zavg,
+                            double* D, double* G,
+                            double* values) noexcept nogil:
+        cdef Py_ssize_t i, k, K = self.n_outputs
+        if A != NULL:
+            self.forward_pair(rows, start, B, W, A, Z, Zavg)
+        else:
+            self.forward(rows, start, B, W, Z)
+        if bias != NULL:
+            for i in range(B):
+                for k in range(K):
+                    Z[i * K + k] += bias[k]
+                    if A != NULL:
+                        Zavg[i * K + k] += bias_avg[k]
+        values[0] = loss.batch(Z, Y, s, B, ny, D)
+        values[1] = loss.batch(Zavg, Y, s, B, ny, NULL) if A != NULL else 0.0
+        for i in range(self.n_features * K):
+            G[i] = 0.0
+        self.backward(rows, start, B, D, G)
 
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
@@ -92,54 +114,41 @@ cdef inline void _ger(int m, int n, const floating* x, const floating* y,
         dger(&m, &n, &a, <double*>x, &one, <double*>y, &one, A, &lda)
 
 
-# Largest gather buffer (bytes): beyond it shuffled rows are read in place.
-cdef Py_ssize_t GATHER_BYTES = 4 << 20
-# A batch is cut into chunks of at least CHUNK_SIZE values, at most MAX_CHUNKS.
-cdef Py_ssize_t CHUNK_SIZE = 8192
-cdef Py_ssize_t MAX_CHUNKS = 4
+# A batch is cut into a power-of-two number of row chunks (at most
+# MAX_CHUNKS) of at least CHUNK_SIZE values each; a chunk is read in blocks
+# of a power-of-two number of rows (at most MAX_BLOCK_ROWS, BLOCK_BYTES).
+cdef Py_ssize_t CHUNK_SIZE = 4096
+cdef Py_ssize_t MAX_CHUNKS = 8
+cdef Py_ssize_t BLOCK_BYTES = 32768
+cdef Py_ssize_t MAX_BLOCK_ROWS = 64
+
+
+cdef Py_ssize_t _power_of_two_at_most(Py_ssize_t n) noexcept:
+    cdef Py_ssize_t p = 1
+    while 2 * p <= n:
+        p *= 2
+    return p
 
 
 # Row-major arrays are read by column-major BLAS as their transposes:
 # X_B (B x d) is X_B^T (d x B, ld d) and W (d x K) is W^T (K x d, ld K).
 
-cdef void _dense_forward(const floating* X, int d, const Py_ssize_t* rows,
-                         Py_ssize_t start, int B, const floating* W, int K,
-                         floating* Z) noexcept nogil:
-    cdef int i
-    cdef const floating* x
-    if rows == NULL:
-        x = X + start * d
-        if K == 1:
-            _gemv(c'T', d, B, 1.0, x, d, W, 0.0, Z)
-        else:
-            _gemm(c'N', c'N', K, B, d, W, K, x, d, 0.0, Z, K)
-        return
-    for i in range(B):
-        x = X + rows[i] * d
-        if K == 1:
-            Z[i] = _dot(d, x, W)
-        else:
-            _gemv(c'N', K, d, 1.0, W, K, x, 0.0, Z + i * K)
+cdef void _dense_forward(const floating* X, int d, int B, const floating* W,
+                         int K, floating* Z) noexcept nogil:
+    """Z = X W for B contiguous rows."""
+    if K == 1:
+        _gemv(c'T', d, B, 1.0, X, d, W, 0.0, Z)
+    else:
+        _gemm(c'N', c'N', K, B, d, W, K, X, d, 0.0, Z, K)
 
 
-cdef void _dense_backward(const floating* X, int d, const Py_ssize_t* rows,
-                          Py_ssize_t start, int B, const floating* D, int K,
-                          floating* G) noexcept nogil:
-    cdef int i
-    cdef const floating* x
-    if rows == NULL:
-        x = X + start * d
-        if K == 1:
-            _gemv(c'N', d, B, 1.0, x, d, D, 1.0, G)
-        else:
-            _gemm(c'N', c'T', K, d, B, D, K, x, d, 1.0, G, K)
-        return
-    for i in range(B):
-        x = X + rows[i] * d
-        if K == 1:
-            _axpy(d, D[i], x, G)
-        else:
-            _ger(K, d, D + i * K, x, G, K)
+cdef void _dense_backward(const floating* X, int d, int B, const floating* D,
+                          int K, floating* G) noexcept nogil:
+    """G += X^T D for B contiguous rows."""
+    if K == 1:
+        _gemv(c'N', d, B, 1.0, X, d, D, 1.0, G)
+    else:
+        _gemm(c'N', c'T', K, d, B, D, K, X, d, 1.0, G, K)
 
 
 cdef extern from *:
@@ -151,41 +160,90 @@ cdef enum:
 
 
 cdef inline void _gather(const floating* X, int d, const Py_ssize_t* rows,
-                         int B, floating* out) noexcept nogil:
-    """Copy rows ``rows[:B]`` of X into ``out``, prefetching rows ahead so
-    that random rows arrive at streaming speed."""
-    cdef int i, line, row_bytes = d * sizeof(floating)
-    cdef const char* ahead
+                         Py_ssize_t B, Py_ssize_t ahead,
+                         floating* out) noexcept nogil:
+    """Copy rows ``rows[:B]`` of X into ``out``, prefetching the rows up to
+    ``rows[ahead - 1]`` ahead so that random rows arrive at streaming
+    speed."""
+    cdef Py_ssize_t i, line, row_bytes = d * sizeof(floating)
+    cdef const char* next_row
     for i in range(B):
-        if i + PREFETCH_AHEAD < B:
-            ahead = <const char*>(X + rows[i + PREFETCH_AHEAD] * d)
+        if i + PREFETCH_AHEAD < ahead:
+            next_row = <const char*>(X + rows[i + PREFETCH_AHEAD] * d)
             for line in range(0, row_bytes, 64):
-                __builtin_prefetch(ahead + line)
+                __builtin_prefetch(next_row + line)
         memcpy(out + i * d, X + rows[i] * d, row_bytes)
 
 
-cdef void _forward_chunk(const floating* X, int d, const Py_ssize_t* rows,
-                         Py_ssize_t start, int B, const floating* W, int K,
-                         floating* Z, floating* buf,
-                         bint gathered) noexcept nogil:
-    """Z = X_B W for one chunk, gathering shuffled rows into ``buf`` first
-    unless ``gathered`` (``buf`` NULL: read the rows in place)."""
-    if rows != NULL and buf != NULL:
-        if not gathered:
-            _gather(X, d, rows, B, buf)
-        _dense_forward(buf, d, NULL, 0, B, W, K, Z)
-    else:
-        _dense_forward(X, d, rows, start, B, W, K, Z)
+cdef inline void _to_double(const floating* src, double* dst,
+                            Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] = src[j]
 
 
-cdef void _backward_chunk(const floating* X, int d, const Py_ssize_t* rows,
-                          Py_ssize_t start, int B, const floating* D, int K,
-                          floating* G, const floating* buf) noexcept nogil:
-    """G += X_B^T D for one chunk, reading the rows its forward gathered."""
-    if rows != NULL and buf != NULL:
-        _dense_backward(buf, d, NULL, 0, B, D, K, G)
-    else:
-        _dense_backward(X, d, rows, start, B, D, K, G)
+cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
+                      Py_ssize_t start, Py_ssize_t n, Py_ssize_t R, int K,
+                      const floating* W, const floating* A,
+                      const double* bias, const double* bias_avg, Loss loss,
+                      const double* Y, const double* s, Py_ssize_t ny,
+                      double* Z, double* Zavg, double* D, floating* G,
+                      floating* buf, floating* tmp,
+                      double* values) noexcept nogil:
+    """One chunk of n rows, R rows at a time (gathered into ``buf`` when
+    shuffled): Z = X W + bias and, if A, Zavg = X A + bias_avg; then, if D,
+    the loss of each block while it is in cache: D = s dloss(Z),
+    G = X^T D, values = [sum s loss(Z), sum s loss(Zavg)]. ``tmp`` holds
+    3 R K values (products in float32)."""
+    cdef Py_ssize_t block, lo, nb, i, k, j
+    cdef const floating* Xb
+    cdef floating* Zf = tmp
+    cdef floating* Af = tmp + R * K
+    cdef floating* Df = tmp + 2 * R * K
+    values[0] = 0.0
+    values[1] = 0.0
+    if D != NULL:
+        for j in range(d * K):
+            G[j] = 0.0
+    for block in range((n + R - 1) // R):
+        lo = block * R
+        nb = min(R, n - lo)
+        if rows == NULL:
+            Xb = X + (start + lo) * d
+        elif nb == 1:
+            Xb = X + rows[lo] * d
+        else:
+            _gather(X, d, rows + lo, nb, n - lo, buf)
+            Xb = buf
+        if floating is double:
+            Zf = Z + lo * K
+            Af = Zavg + lo * K
+        _dense_forward(Xb, d, nb, W, K, Zf)
+        if A != NULL:
+            _dense_forward(Xb, d, nb, A, K, Af)
+        if floating is float:
+            _to_double(Zf, Z + lo * K, nb * K)
+            if A != NULL:
+                _to_double(Af, Zavg + lo * K, nb * K)
+        if bias != NULL:
+            for i in range(lo, lo + nb):
+                for k in range(K):
+                    Z[i * K + k] += bias[k]
+                    if A != NULL:
+                        Zavg[i * K + k] += bias_avg[k]
+        if D == NULL:
+            continue
+        values[0] += loss.batch(Z + lo * K, Y + lo * ny, s + lo, nb, ny,
+                                D + lo * K)
+        if A != NULL:
+            values[1] += loss.batch(Zavg + lo * K, Y + lo * ny, s + lo, nb,
+                                    ny, NULL)
+        if floating is double:
+            Df = D + lo * K
+        else:
+            for j in range(nb * K):
+                Df[j] = <float>D[lo * K + j]
+        _dense_backward(Xb, d, nb, Df, K, G)
 
 
 cdef class DenseDataset(Dataset):
@@ -193,12 +251,13 @@ cdef class DenseDataset(Dataset):
 
     A batch is cut into ``n_chunks`` row chunks (a number that depends on
     the batch shape only, so results do not depend on the thread count),
-    processed by up to ``n_threads`` OpenMP threads; each chunk's gradient
-    goes to its own buffer and the buffers are summed in chunk order. A
-    shuffled batch is gathered into a contiguous buffer (when ``max_batch x
-    n_features`` fits in ``GATHER_BYTES``) so that each product is one BLAS
-    call on cached memory; ``backward`` reuses the rows gathered by the
-    ``forward`` of the same batch.
+    processed by up to ``n_threads`` OpenMP threads. A chunk is read in
+    blocks of ``block_rows`` rows; a shuffled block is gathered into a
+    small per-chunk buffer, so that each product is one BLAS call on
+    cached memory, and ``loss_gradient`` passes each block through the
+    loss and back while it is still in cache: X is read once per batch.
+    Each chunk's gradient goes to its own buffer and the buffers are summed
+    in chunk order.
 
     Parameters
     ----------
@@ -206,7 +265,7 @@ cdef class DenseDataset(Dataset):
     n_outputs : int
         Columns K of the coefficient matrix.
     max_batch : int
-        Largest batch that will be requested (sizes the buffers).
+        Largest batch that will be requested (sets the chunks).
     n_threads : int
         OpenMP threads for the batch products.
     """
@@ -216,127 +275,92 @@ cdef class DenseDataset(Dataset):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
         self.is_float32 = X.dtype == np.float32
-        self.n_chunks = max(1, min(MAX_CHUNKS,
-                                   max_batch * self.n_features // CHUNK_SIZE))
+        cdef Py_ssize_t d = self.n_features, K = n_outputs
+        cdef Py_ssize_t itemsize = X.dtype.itemsize
+        self.n_chunks = _power_of_two_at_most(
+            max(1, min(MAX_CHUNKS, max_batch * d // CHUNK_SIZE)))
         self.n_threads = max(1, min(n_threads, self.n_chunks))
-        cdef Py_ssize_t dK = self.n_features * n_outputs
-        cdef Py_ssize_t gather = max_batch * self.n_features
-        if gather * X.dtype.itemsize > GATHER_BYTES:
-            gather = 0
-        self.gathers = gather > 0
-        self.Xb = np.zeros(max(gather, 1) * X.dtype.itemsize, np.uint8)
-        self.Gc = np.zeros(self.n_chunks * dK * X.dtype.itemsize, np.uint8)
-        self.Wpair = np.zeros(2 * dK)
-        self.Zpair = np.zeros(2 * max_batch * n_outputs)
+        self.block_rows = _power_of_two_at_most(
+            max(1, min(MAX_BLOCK_ROWS, BLOCK_BYTES // max(1, d * itemsize))))
+        cdef Py_ssize_t R = self.block_rows
+        self.Xb = np.zeros(self.n_chunks * R * max(d, 1) * itemsize, np.uint8)
+        self.Gc = np.zeros(self.n_chunks * max(d * K, 1) * itemsize, np.uint8)
+        self.Tc = np.zeros(self.n_chunks * 3 * R * K * itemsize, np.uint8)
+        self.values = np.zeros(2 * self.n_chunks)
         if self.is_float32:
             self.X32 = X
-            self.W32 = np.zeros(2 * dK, np.float32)
-            self.Z32 = np.zeros(2 * max_batch * n_outputs, np.float32)
-            self.D32 = np.zeros(max_batch * n_outputs, np.float32)
+            self.W32 = np.zeros(2 * max(d * K, 1), np.float32)
         else:
             self.X64 = X
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        self._forward_any(rows, start, B, W, Z, self.n_outputs)
+        self._pass(rows, start, B, W, NULL, NULL, NULL, None, NULL, NULL, 0,
+                   Z, NULL, NULL, NULL, NULL)
 
-    cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
-                           Py_ssize_t B, const double* W1, const double* W2,
-                           double* Z1, double* Z2) noexcept nogil:
-        """Both products in one read of the batch: X_B [W1 | W2]."""
-        cdef Py_ssize_t i, j, k, K = self.n_outputs
-        for j in range(self.n_features):
-            for k in range(K):
-                self.Wpair[j * 2 * K + k] = W1[j * K + k]
-                self.Wpair[j * 2 * K + K + k] = W2[j * K + k]
-        self._forward_any(rows, start, B, &self.Wpair[0], &self.Zpair[0], 2 * K)
-        for i in range(B):
-            for k in range(K):
-                Z1[i * K + k] = self.Zpair[i * 2 * K + k]
-                Z2[i * K + k] = self.Zpair[i * 2 * K + K + k]
+    cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
+                            Py_ssize_t start, Py_ssize_t B, const double* Y,
+                            const double* s, Py_ssize_t ny, const double* W,
+                            const double* A, const double* bias,
+                            const double* bias_avg, double* Z, double* Zavg,
+                            double* D, double* G,
+                            double* values) noexcept nogil:
+        self._pass(rows, start, B, W, A, bias, bias_avg, loss, Y, s, ny, Z,
+                   Zavg, D, G, values)
 
-    cdef void _forward_any(self, const Py_ssize_t* rows, Py_ssize_t start,
-                           Py_ssize_t B, const double* W, double* Z,
-                           Py_ssize_t K) noexcept nogil:
-        """Z = X_B W for W with K columns, in the dtype of X."""
-        cdef Py_ssize_t j
+    cdef void _pass(self, const Py_ssize_t* rows, Py_ssize_t start,
+                    Py_ssize_t B, const double* W, const double* A,
+                    const double* bias, const double* bias_avg, Loss loss,
+                    const double* Y, const double* s, Py_ssize_t ny,
+                    double* Z, double* Zavg, double* D, double* G,
+                    double* values) noexcept nogil:
+        """``loss_gradient`` (``forward`` when D is NULL) in the dtype of X."""
+        cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
         if not self.is_float32:
-            self._forward(<const double*>&self.X64[0, 0], rows, start, B, W, Z,
-                          <double*>&self.Xb[0], K)
+            self._run(&self.X64[0, 0], rows, start, B, W, A, bias, bias_avg,
+                      loss, Y, s, ny, Z, Zavg, D, G, values)
             return
-        for j in range(self.n_features * K):
+        for j in range(dK):
             self.W32[j] = <float>W[j]
-        self._forward(<const float*>&self.X32[0, 0], rows, start, B,
-                      &self.W32[0], &self.Z32[0], <float*>&self.Xb[0], K)
-        for j in range(B * K):
-            Z[j] = self.Z32[j]
+            if A != NULL:
+                self.W32[dK + j] = <float>A[j]
+        self._run(&self.X32[0, 0], rows, start, B, &self.W32[0],
+                  &self.W32[dK] if A != NULL else NULL, bias, bias_avg, loss,
+                  Y, s, ny, Z, Zavg, D, G, values)
 
-    cdef void reforward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                        Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        if rows != NULL and self.gathers:
-            # The batch already sits contiguously in the buffer.
-            self._in_buffer = True
-        self.forward(rows, start, B, W, Z)
-        self._in_buffer = False
-
-    cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                       Py_ssize_t B, const double* D, double* G) noexcept nogil:
-        cdef Py_ssize_t j, K = self.n_outputs
-        if not self.is_float32:
-            self._backward(<const double*>&self.X64[0, 0], rows, start, B, D,
-                           G, <const double*>&self.Xb[0])
-            return
-        for j in range(B * K):
-            self.D32[j] = <float>D[j]
-        self._backward(<const float*>&self.X32[0, 0], rows, start, B,
-                       &self.D32[0], G, <const float*>&self.Xb[0])
-
-    cdef void _forward(self, const floating* X, const Py_ssize_t* rows,
-                       Py_ssize_t start, Py_ssize_t B, const floating* W,
-                       floating* Z, floating* buf, Py_ssize_t K) noexcept nogil:
-        cdef Py_ssize_t c, lo, n_c, d = self.n_features
-        cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
-        cdef floating* chunk_buf
-        if self.n_chunks == 1:
-            _forward_chunk(X, d, rows, start, B, W, K, Z,
-                           buf if self.gathers else NULL, self._in_buffer)
-            return
-        for c in prange(self.n_chunks, num_threads=self.n_threads,
-                        schedule="static", chunksize=1):
-            lo = c * chunk
-            n_c = min(chunk, B - lo)
-            if n_c <= 0:
-                continue
-            chunk_buf = buf + lo * d if self.gathers else NULL
-            _forward_chunk(X, d, rows + lo if rows != NULL else NULL,
-                           start + lo, n_c, W, K, Z + lo * K, chunk_buf,
-                           self._in_buffer)
-
-    cdef void _backward(self, const floating* X, const Py_ssize_t* rows,
-                        Py_ssize_t start, Py_ssize_t B, const floating* D,
-                        double* G, const floating* buf) noexcept nogil:
+    cdef void _run(self, const floating* X, const Py_ssize_t* rows,
+                   Py_ssize_t start, Py_ssize_t B, const floating* W,
+                   const floating* A, const double* bias,
+                   const double* bias_avg, Loss loss, const double* Y,
+                   const double* s, Py_ssize_t ny, double* Z, double* Zavg,
+                   double* D, double* G, double* values) noexcept nogil:
         cdef Py_ssize_t c, j, lo, n_c, d = self.n_features, K = self.n_outputs
-        cdef Py_ssize_t dK = d * K
+        cdef Py_ssize_t dK = d * K, R = self.block_rows
         cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
         cdef floating* Gc = <floating*>&self.Gc[0]
-        cdef const floating* chunk_buf
-        if self.n_chunks == 1 and sizeof(floating) == sizeof(double):
-            _backward_chunk(X, d, rows, start, B, D, K, <floating*>G,
-                            buf if self.gathers else NULL)
-            return
+        cdef floating* buf = <floating*>&self.Xb[0]
+        cdef floating* tmp = <floating*>&self.Tc[0]
+        cdef double* vals = &self.values[0]
         for c in prange(self.n_chunks, num_threads=self.n_threads,
                         schedule="static", chunksize=1):
-            lo = c * chunk
+            lo = min(c * chunk, B)
             n_c = min(chunk, B - lo)
-            for j in range(dK):
-                Gc[c * dK + j] = 0.0
-            if n_c <= 0:
-                continue
-            chunk_buf = buf + lo * d if self.gathers else NULL
-            _backward_chunk(X, d, rows + lo if rows != NULL else NULL,
-                            start + lo, n_c, D + lo * K, K, Gc + c * dK,
-                            chunk_buf)
+            _chunk_pass(X, d, rows + lo if rows != NULL else NULL, start + lo,
+                        n_c, R, K, W, A, bias, bias_avg, loss,
+                        Y + lo * ny if Y != NULL else NULL,
+                        s + lo if s != NULL else NULL, ny,
+                        Z + lo * K, Zavg + lo * K if A != NULL else NULL,
+                        D + lo * K if D != NULL else NULL, Gc + c * dK,
+                        buf + c * R * d, tmp + c * 3 * R * K, vals + 2 * c)
+        if D == NULL:
+            return
+        values[0] = 0.0
+        values[1] = 0.0
+        for j in range(dK):
+            G[j] = 0.0
         for c in range(self.n_chunks):
+            values[0] += vals[2 * c]
+            values[1] += vals[2 * c + 1]
             for j in range(dK):
                 G[j] += Gc[c * dK + j]
 

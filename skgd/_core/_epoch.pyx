@@ -102,15 +102,11 @@ cdef double _batch_objective(Dataset data, Loss loss, const double* W,
                              const Py_ssize_t* rows, Py_ssize_t start,
                              Py_ssize_t b, const double* Yb, const double* sb,
                              Py_ssize_t ny, double s_batch, double alpha,
-                             double* Z, double* D, bint again) noexcept nogil:
-    """``_objective_at`` after computing Z; ``again``: the batch is the one
-    of the previous call (its rows need not be gathered again)."""
-    if again:
-        data.reforward(rows, start, b, W, Z)
-    else:
-        data.forward(rows, start, b, W, Z)
+                             double* Z) noexcept nogil:
+    """``_objective_at`` after computing Z."""
+    data.forward(rows, start, b, W, Z)
     return _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb, ny, s_batch,
-                         alpha, _sq_norm(W, dK), D)
+                         alpha, _sq_norm(W, dK), NULL)
 
 
 cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
@@ -149,8 +145,7 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
             for j in range(dK, P):
                 decrease += G[j] * (W[j] - trial[j]) / intercept_scale
         f = _batch_objective(data, loss, trial, dK, fit_intercept, rows, start,
-                             b, Yb, sb, ny, s_batch, alpha, Z, NULL,
-                             True) / s_batch
+                             b, Yb, sb, ny, s_batch, alpha, Z) / s_batch
         if f <= f0 - ARMIJO_C * decrease:
             break
         eta *= 0.5
@@ -260,6 +255,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* G = sbuf + B
     cdef double* trial = G + dK + K
     cdef double* metric_work = trial + dK + K
+    cdef double sums[2]
     cdef double* W = &theta[0]
     cdef const double* Yb
     cdef const double* sb
@@ -319,27 +315,37 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     lz.catch_up(optimizer, W, avg, t)
                     sq_w = lz.sq_w
                     sq_avg = lz.sq_avg
-                elif not scaled:
-                    sq_w = _sq_norm(W, dK)
-                    sq_avg = _sq_norm(avg, dK) if averaged else 0.0
-                if scaled:
+                    if averaged:
+                        data.forward_pair(batch_rows, start, b, W, avg, Z,
+                                          Zavg)
+                    else:
+                        data.forward(batch_rows, start, b, W, Z)
+                elif scaled:
                     sc.forward(batch_rows, start, b, W, t, Z,
                                Zavg if averaged else NULL)
                     sq_w = sc.sq_w
                     sq_avg = sc.sq_avg
-                if averaged:
-                    # The objective is monitored at the coefficients that
-                    # predict, the average: both products in one read.
-                    if not scaled:
-                        data.forward_pair(batch_rows, start, b, W, avg, Z,
-                                          Zavg)
-                    lavg = _objective_at(loss, Zavg, avg, dK, fit_intercept,
-                                         b, Yb, sb, ny, s_batch, alpha, sq_avg,
-                                         NULL)
-                elif not scaled:
-                    data.forward(batch_rows, start, b, W, Z)
-                lsum = _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb,
-                                     ny, s_batch, alpha, sq_w, D)
+                else:
+                    # Forward, loss and backward in one read of the batch.
+                    sq_w = _sq_norm(W, dK)
+                    sq_avg = _sq_norm(avg, dK) if averaged else 0.0
+                    data.loss_gradient(
+                        loss, batch_rows, start, b, Yb, sb, ny, W,
+                        avg if averaged else NULL,
+                        W + dK if fit_intercept else NULL,
+                        avg + dK if averaged and fit_intercept else NULL,
+                        Z, Zavg, D, G, sums)
+                if lazy or scaled:
+                    sums[0] = _objective_at(loss, Z, W, dK, fit_intercept, b,
+                                            Yb, sb, ny, s_batch, 0.0, 0.0, D)
+                    if averaged:
+                        # The objective is monitored at the coefficients
+                        # that predict, the average.
+                        sums[1] = _objective_at(loss, Zavg, avg, dK,
+                                                fit_intercept, b, Yb, sb, ny,
+                                                s_batch, 0.0, 0.0, NULL)
+                lsum = sums[0] + 0.5 * alpha * s_batch * sq_w
+                lavg = sums[1] + 0.5 * alpha * s_batch * sq_avg
                 if first_objective < 0.0:
                     first_objective = lsum / s_batch
                 # Divergence: a non-finite objective, or one grown a million
@@ -355,11 +361,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     D[i] /= s_batch
                 if lazy:
                     lz.init_grad(W, G)
-                elif not scaled:  # (scaled: the decay is in a)
-                    for j in range(dK):
-                        G[j] = alpha * W[j]
-                if not scaled:  # (scaled: the step reads D directly)
                     data.backward(batch_rows, start, b, D, G)
+                elif not scaled:  # (scaled: the decay is in a, D read directly)
+                    for j in range(dK):
+                        G[j] = G[j] / s_batch + alpha * W[j]
                 if fit_intercept:
                     for k in range(K):
                         G[dK + k] = 0.0
