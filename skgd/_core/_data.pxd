@@ -23,6 +23,11 @@ from cython cimport floating
 from ._losses cimport Loss
 
 
+cdef extern from *:
+    """#define prefetch(address) __builtin_prefetch(address)"""
+    void prefetch(const void* address) noexcept nogil
+
+
 cdef class Dataset:
     cdef readonly Py_ssize_t n_samples
     cdef readonly Py_ssize_t n_features

@@ -151,9 +151,6 @@ cdef void _dense_backward(const floating* X, int d, int B, const floating* D,
         _gemm(c'N', c'T', K, d, B, D, K, X, d, 1.0, G, K)
 
 
-cdef extern from *:
-    void __builtin_prefetch(const void* address) noexcept nogil
-
 # Rows prefetched ahead of the one being copied by _gather.
 cdef enum:
     PREFETCH_AHEAD = 8
@@ -171,7 +168,7 @@ cdef inline void _gather(const floating* X, int d, const Py_ssize_t* rows,
         if i + PREFETCH_AHEAD < ahead:
             next_row = <const char*>(X + rows[i + PREFETCH_AHEAD] * d)
             for line in range(0, row_bytes, 64):
-                __builtin_prefetch(next_row + line)
+                prefetch(next_row + line)
         memcpy(out + i * d, X + rows[i] * d, row_bytes)
 
 

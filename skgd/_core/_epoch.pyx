@@ -20,7 +20,7 @@ from libc.math cimport INFINITY, fabs, isfinite, sqrt
 from libc.stdint cimport uint64_t
 import numpy as np
 
-from ._data cimport CSRDataset, Dataset
+from ._data cimport CSRDataset, Dataset, prefetch
 from ._lazy cimport LazyL2
 from ._losses cimport Loss
 from ._optimizers cimport SGD, Optimizer
@@ -72,6 +72,8 @@ cdef double _projected_gradient_max(const double* W, const double* G,
     return m
 
 
+# Rows ahead whose target and weight are prefetched while gathering them.
+cdef Py_ssize_t PREFETCH_TARGETS = 16
 # Batches between checks for Ctrl-C (and other signals) within an epoch.
 cdef Py_ssize_t SIGNAL_CHECK_BATCHES = 4096
 # Objective growth factor taken as divergence (see the loop).
@@ -293,6 +295,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 if use_rows:
                     batch_rows = &rows[start]
                     for i in range(b):
+                        if i + PREFETCH_TARGETS < b:
+                            # Random reads of y and s: keep many in flight.
+                            r = batch_rows[i + PREFETCH_TARGETS]
+                            prefetch(&sample_weight[r])
+                            prefetch(&Y[r, 0])
                         r = batch_rows[i]
                         sbuf[i] = sample_weight[r]
                         for k in range(ny):
