@@ -24,6 +24,10 @@ SUITE = {
     "multiclass": ("Multiclass (issue 5)", "bench_multiclass.py"),
     "threads": ("Threaded speed-up (issue 11)", "bench_threads.py"),
     "dask": ("Dask (issue 9)", "bench_dask.py"),
+    "newton": ("Exact solvers against scikit-learn's (issue 8)", "bench_newton.py"),
+    "small": ("Small fits: fixed overhead (issue 8)", "bench_small.py"),
+    "memory": ("Peak extra memory of a fit (issue 8)", "bench_memory.py"),
+    "scaling": ("Epoch time against n (issue 8)", "bench_scaling.py"),
 }
 
 
