@@ -35,7 +35,7 @@ cdef class Dataset:
                             const double* bias_avg, double* Z, double* Zavg,
                             double* D, double* G,
                             double* values) noexcept nogil:
-        cdef Py_ssize_t i, k, K = self.n_outputs
+        cdef Py_ssize_t i, k, K = self.n_outputs, dK = self.n_features * K
         if A != NULL:
             self.forward_pair(rows, start, B, W, A, Z, Zavg)
         else:
@@ -48,9 +48,11 @@ cdef class Dataset:
                         Zavg[i * K + k] += bias_avg[k]
         values[0] = loss.batch(Z, Y, s, B, ny, D)
         values[1] = loss.batch(Zavg, Y, s, B, ny, NULL) if A != NULL else 0.0
-        for i in range(self.n_features * K):
+        for i in range(dK + K):
             G[i] = 0.0
         self.backward(rows, start, B, D, G)
+        for i in range(B * K):
+            G[dK + i % K] += D[i]
 
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
@@ -190,15 +192,15 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
     """One chunk of n rows, R rows at a time (gathered into ``buf`` when
     shuffled): Z = X W + bias and, if A, Zavg = X A + bias_avg; then, if D,
     the loss of each block while it is in cache: D = s dloss(Z),
-    G = X^T D, values = [sum s loss(Z), sum s loss(Zavg)]. ``tmp`` holds
-    3 R K values (products in float32)."""
+    G = X^T D, values = [sum s loss(Z), sum s loss(Zavg), column sums of
+    D (K values)]. ``tmp`` holds 3 R K values (products in float32)."""
     cdef Py_ssize_t block, lo, nb, i, k, j
     cdef const floating* Xb
     cdef floating* Zf = tmp
     cdef floating* Af = tmp + R * K
     cdef floating* Df = tmp + 2 * R * K
-    values[0] = 0.0
-    values[1] = 0.0
+    for k in range(2 + K):
+        values[k] = 0.0
     if D != NULL:
         for j in range(d * K):
             G[j] = 0.0
@@ -235,6 +237,8 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
         if A != NULL:
             values[1] += loss.batch(Zavg + lo * K, Y + lo * ny, s + lo, nb,
                                     ny, NULL)
+        for i in range(lo * K, (lo + nb) * K):
+            values[2 + i % K] += D[i]
         if floating is double:
             Df = D + lo * K
         else:
@@ -283,7 +287,7 @@ cdef class DenseDataset(Dataset):
         self.Xb = np.zeros(self.n_chunks * R * max(d, 1) * itemsize, np.uint8)
         self.Gc = np.zeros(self.n_chunks * max(d * K, 1) * itemsize, np.uint8)
         self.Tc = np.zeros(self.n_chunks * 3 * R * K * itemsize, np.uint8)
-        self.values = np.zeros(2 * self.n_chunks)
+        self.values = np.zeros((2 + K) * self.n_chunks)
         if self.is_float32:
             self.X32 = X
             self.W32 = np.zeros(2 * max(d * K, 1), np.float32)
@@ -331,8 +335,8 @@ cdef class DenseDataset(Dataset):
                    const double* bias_avg, Loss loss, const double* Y,
                    const double* s, Py_ssize_t ny, double* Z, double* Zavg,
                    double* D, double* G, double* values) noexcept nogil:
-        cdef Py_ssize_t c, j, lo, n_c, d = self.n_features, K = self.n_outputs
-        cdef Py_ssize_t dK = d * K, R = self.block_rows
+        cdef Py_ssize_t c, j, k, lo, n_c, d = self.n_features
+        cdef Py_ssize_t K = self.n_outputs, dK = d * K, R = self.block_rows
         cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
         cdef floating* Gc = <floating*>&self.Gc[0]
         cdef floating* buf = <floating*>&self.Xb[0]
@@ -348,18 +352,21 @@ cdef class DenseDataset(Dataset):
                         s + lo if s != NULL else NULL, ny,
                         Z + lo * K, Zavg + lo * K if A != NULL else NULL,
                         D + lo * K if D != NULL else NULL, Gc + c * dK,
-                        buf + c * R * d, tmp + c * 3 * R * K, vals + 2 * c)
+                        buf + c * R * d, tmp + c * 3 * R * K,
+                        vals + (2 + K) * c)
         if D == NULL:
             return
         values[0] = 0.0
         values[1] = 0.0
-        for j in range(dK):
+        for j in range(dK + K):
             G[j] = 0.0
         for c in range(self.n_chunks):
-            values[0] += vals[2 * c]
-            values[1] += vals[2 * c + 1]
+            values[0] += vals[(2 + K) * c]
+            values[1] += vals[(2 + K) * c + 1]
             for j in range(dK):
                 G[j] += Gc[c * dK + j]
+            for k in range(K):
+                G[dK + k] += vals[(2 + K) * c + 2 + k]
 
 
 # ------------------------------------------------------------------ CSR --

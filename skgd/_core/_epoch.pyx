@@ -364,19 +364,24 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 obj_epoch += lavg if averaged else lsum
                 s_epoch += s_batch
 
-                for i in range(b * K):
-                    D[i] /= s_batch
-                if lazy:
-                    lz.init_grad(W, G)
-                    data.backward(batch_rows, start, b, D, G)
-                elif not scaled:  # (scaled: the decay is in a, D read directly)
-                    for j in range(dK):
-                        G[j] = G[j] / s_batch + alpha * W[j]
-                if fit_intercept:
+                if lazy or scaled:
+                    for i in range(b * K):
+                        D[i] /= s_batch
+                    if lazy:
+                        lz.init_grad(W, G)
+                        data.backward(batch_rows, start, b, D, G)
+                    # (scaled: the decay is in a and the step reads D)
                     for k in range(K):
                         G[dK + k] = 0.0
                         for i in range(b):
                             G[dK + k] += D[i * K + k]
+                else:
+                    for j in range(dK):
+                        G[j] = G[j] / s_batch + alpha * W[j]
+                    for k in range(K):
+                        G[dK + k] /= s_batch
+                if fit_intercept:
+                    for k in range(K):
                         G[dK + k] *= intercept_scale
 
                 if full_batch and monitor_tol and (
