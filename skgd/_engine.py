@@ -131,9 +131,8 @@ def step_size(
 
 def _row_l1_norms(X, block_values=1 << 16):
     """||x_i||_1 of every row, a block of rows at a time (no copy of X)."""
-    if sp.issparse(X):
-        return np.asarray(abs(X) @ np.ones(X.shape[1])).ravel()
-    rows = max(1, block_values // max(1, X.shape[1]))
+    values_per_row = X.nnz / max(1, X.shape[0]) if sp.issparse(X) else X.shape[1]
+    rows = max(1, int(block_values // max(1.0, values_per_row)))
     return np.concatenate(
         [
             np.asarray(abs(X[start : start + rows]).sum(axis=1)).ravel()
