@@ -7,7 +7,7 @@ import numpy as np
 
 from ._losses cimport Loss
 from scipy.linalg.cython_blas cimport (
-    ddot, sdot, daxpy, saxpy, dgemv, sgemv, dgemm, sgemm, dger, sger,
+    dgemv, sgemv, dgemm, sgemm,
 )
 
 
@@ -61,24 +61,6 @@ cdef class Dataset:
 
 # ---------------------------------------------------------------- dense --
 
-cdef inline floating _dot(int n, const floating* x,
-                          const floating* y) noexcept nogil:
-    cdef int one = 1
-    if floating is float:
-        return sdot(&n, <float*>x, &one, <float*>y, &one)
-    else:
-        return ddot(&n, <double*>x, &one, <double*>y, &one)
-
-
-cdef inline void _axpy(int n, floating a, const floating* x,
-                       floating* y) noexcept nogil:
-    cdef int one = 1
-    if floating is float:
-        saxpy(&n, &a, <float*>x, &one, y, &one)
-    else:
-        daxpy(&n, &a, <double*>x, &one, y, &one)
-
-
 cdef inline void _gemv(char trans, int m, int n, floating alpha,
                        const floating* A, int lda, const floating* x,
                        floating beta, floating* y) noexcept nogil:
@@ -103,17 +85,6 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k,
     else:
         dgemm(&ta, &tb, &m, &n, &k, &one, <double*>A, &lda, <double*>B, &ldb,
               &beta, C, &ldc)
-
-
-cdef inline void _ger(int m, int n, const floating* x, const floating* y,
-                      floating* A, int lda) noexcept nogil:
-    """Column-major A += x y^T."""
-    cdef int one = 1
-    cdef floating a = 1.0
-    if floating is float:
-        sger(&m, &n, &a, <float*>x, &one, <float*>y, &one, A, &lda)
-    else:
-        dger(&m, &n, &a, <double*>x, &one, <double*>y, &one, A, &lda)
 
 
 # A batch is cut into a power-of-two number of row chunks (at most
