@@ -258,6 +258,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* trial = G + dK + K
     cdef double* metric_work = trial + dK + K
     cdef double sums[2]
+    sums[0] = 0.0
+    sums[1] = 0.0
     cdef double* W = &theta[0]
     cdef const double* Yb
     cdef const double* sb
