@@ -68,12 +68,6 @@ cdef class DenseDataset(Dataset):
     # float32 shadows of W and A for single-precision BLAS.
     cdef float[::1] W32
 
-    cdef void _pass(self, const Py_ssize_t* rows, Py_ssize_t start,
-                    Py_ssize_t B, const double* W, const double* A,
-                    const double* bias, const double* bias_avg, Loss loss,
-                    const double* Y, const double* s, Py_ssize_t ny,
-                    double* Z, double* Zavg, double* D, double* G,
-                    double* values) noexcept nogil
     cdef void _run(self, const floating* X, const Py_ssize_t* rows,
                    Py_ssize_t start, Py_ssize_t B, const floating* W,
                    const floating* A, const double* bias,

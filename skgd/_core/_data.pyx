@@ -11,6 +11,15 @@ from scipy.linalg.cython_blas cimport (
 )
 
 
+cdef inline void _add_bias(double* Z, const double* bias, Py_ssize_t B,
+                           Py_ssize_t K) noexcept nogil:
+    """Z[i, k] += bias[k] for the B x K decision values Z."""
+    cdef Py_ssize_t i, k
+    for i in range(B):
+        for k in range(K):
+            Z[i * K + k] += bias[k]
+
+
 cdef class Dataset:
     """Interface shared by all data layouts (see _data.pxd)."""
 
@@ -35,17 +44,15 @@ cdef class Dataset:
                             const double* bias_avg, double* Z, double* Zavg,
                             double* D, double* G,
                             double* values) noexcept nogil:
-        cdef Py_ssize_t i, k, K = self.n_outputs, dK = self.n_features * K
+        cdef Py_ssize_t i, K = self.n_outputs, dK = self.n_features * K
         if A != NULL:
             self.forward_pair(rows, start, B, W, A, Z, Zavg)
         else:
             self.forward(rows, start, B, W, Z)
         if bias != NULL:
-            for i in range(B):
-                for k in range(K):
-                    Z[i * K + k] += bias[k]
-                    if A != NULL:
-                        Zavg[i * K + k] += bias_avg[k]
+            _add_bias(Z, bias, B, K)
+            if A != NULL:
+                _add_bias(Zavg, bias_avg, B, K)
         values[0] = loss.batch(Z, Y, s, B, ny, D)
         values[1] = loss.batch(Zavg, Y, s, B, ny, NULL) if A != NULL else 0.0
         for i in range(dK + K):
@@ -187,7 +194,8 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             Xb = buf
         if floating is double:
             Zf = Z + lo * K
-            Af = Zavg + lo * K
+            if A != NULL:
+                Af = Zavg + lo * K
         _dense_forward(Xb, d, nb, W, K, Zf)
         if A != NULL:
             _dense_forward(Xb, d, nb, A, K, Af)
@@ -196,11 +204,9 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             if A != NULL:
                 _to_double(Af, Zavg + lo * K, nb * K)
         if bias != NULL:
-            for i in range(lo, lo + nb):
-                for k in range(K):
-                    Z[i * K + k] += bias[k]
-                    if A != NULL:
-                        Zavg[i * K + k] += bias_avg[k]
+            _add_bias(Z + lo * K, bias, nb, K)
+            if A != NULL:
+                _add_bias(Zavg + lo * K, bias_avg, nb, K)
         if D == NULL:
             continue
         values[0] += loss.batch(Z + lo * K, Y + lo * ny, s + lo, nb, ny,
@@ -267,8 +273,9 @@ cdef class DenseDataset(Dataset):
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        self._pass(rows, start, B, W, NULL, NULL, NULL, None, NULL, NULL, 0,
-                   Z, NULL, NULL, NULL, NULL)
+        # The same pass, stopped before the loss (D is NULL).
+        self.loss_gradient(None, rows, start, B, NULL, NULL, 0, W, NULL, NULL,
+                           NULL, Z, NULL, NULL, NULL, NULL)
 
     cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* Y,
@@ -277,16 +284,6 @@ cdef class DenseDataset(Dataset):
                             const double* bias_avg, double* Z, double* Zavg,
                             double* D, double* G,
                             double* values) noexcept nogil:
-        self._pass(rows, start, B, W, A, bias, bias_avg, loss, Y, s, ny, Z,
-                   Zavg, D, G, values)
-
-    cdef void _pass(self, const Py_ssize_t* rows, Py_ssize_t start,
-                    Py_ssize_t B, const double* W, const double* A,
-                    const double* bias, const double* bias_avg, Loss loss,
-                    const double* Y, const double* s, Py_ssize_t ny,
-                    double* Z, double* Zavg, double* D, double* G,
-                    double* values) noexcept nogil:
-        """``loss_gradient`` (``forward`` when D is NULL) in the dtype of X."""
         cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
         if not self.is_float32:
             self._run(&self.X64[0, 0], rows, start, B, W, A, bias, bias_avg,
