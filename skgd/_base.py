@@ -112,8 +112,10 @@ default="auto"
         First step size. "auto" is 1/L for ``sgd`` (L the smoothness
         constant of the loss on the rows of positive weight; the intercept
         is then preconditioned by the mean ||x||^2) and, for the adaptive
-        rules, 1 (rmsprop, adam) or 10 (adagrad) over the mean row 1-norm,
-        so that no rule diverges on unscaled data.
+        rules, 1 (rmsprop, adam) or 10 (adagrad) over the mean row 1-norm
+        (times the spread of y for regression), so that no rule diverges on
+        unscaled data. The regressor starts its intercept at the weighted
+        mean of y.
     power_t : float, default=0.5
         Exponent of "invscaling".
     decay : float, default=1e-3
@@ -316,7 +318,7 @@ class BaseSGD(BaseEstimator):
         solver = self._choose_solver(loss, *X.shape, K)
         warm = self.warm_start and self._state_fits(X.shape[1], K, solver)
         if not warm:
-            self._reset_state(X.shape[1], K, solver)
+            self._reset_state(X.shape[1], K, solver, self._initial_intercept(Y, sw))
         run = self._run_newton if solver == "newton" else self._run
         return run(
             X, Y, sw, loss, K, max_epochs=self.max_iter, partial=False, append=warm
@@ -346,7 +348,7 @@ class BaseSGD(BaseEstimator):
                     "or 'adam') with max_norm."
                 )
         if first_call or not self._state_fits(X.shape[1], K, solver):
-            self._reset_state(X.shape[1], K, solver)
+            self._reset_state(X.shape[1], K, solver, self._initial_intercept(Y, sw))
         run = self._run_newton if solver == "newton" else self._run
         return run(X, Y, sw, loss, K, max_epochs=1, partial=True, append=not first_call)
 
@@ -420,6 +422,14 @@ class BaseSGD(BaseEstimator):
     def _class_weights(self, y):
         return 1.0
 
+    def _initial_intercept(self, Y, sw):
+        """The intercept a fresh fit starts from (None: zero)."""
+        return None
+
+    def _target_scale(self, Y, sw):
+        """The scale of a decision value, for the adaptive rules' eta0."""
+        return 1.0
+
     def _state_fits(self, n_features, n_outputs, solver):
         theta = getattr(self, "_theta", None)
         return (
@@ -428,12 +438,14 @@ class BaseSGD(BaseEstimator):
             and self.solver_ == solver
         )
 
-    def _reset_state(self, n_features, n_outputs, solver):
+    def _reset_state(self, n_features, n_outputs, solver, intercept=None):
         size = (n_features + 1) * n_outputs
         self.solver_ = solver
         self.__dict__.pop("constraint_multiplier_", None)
         self._theta = np.zeros(size)
-        self._theta_avg = np.zeros(size)
+        if intercept is not None and self.fit_intercept:
+            self._theta[n_features * n_outputs :] = intercept
+        self._theta_avg = self._theta.copy()
         self._optimizer_state = (
             {} if solver == "newton" else _engine.OPTIMIZERS[solver].init_state(size)
         )
@@ -465,6 +477,7 @@ class BaseSGD(BaseEstimator):
             eta0, intercept_scale = _engine.step_size(
                 self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept,
                 momentum=self.momentum, stochastic=self.batch_size < X.shape[0],
+                target_scale=self._target_scale(Y, sw),
             )  # fmt: skip
         if not np.isfinite(eta0):
             # A zero smoothness constant (X is zero on the weighted rows, or

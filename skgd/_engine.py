@@ -81,6 +81,7 @@ def step_size(
     fit_intercept,
     momentum=0.0,
     stochastic=False,
+    target_scale=1.0,
 ):
     """The first step ``eta0`` and the intercept preconditioner.
 
@@ -102,9 +103,12 @@ def step_size(
       Full batch keeps 1 / L, inside heavy ball's stable range
       ``eta L < 2 (1 + mu)``.
 
-    * adagrad, rmsprop, adam: ``ADAPTIVE_STEP[solver] / m``, m the weighted
-      mean of ||x_i||_1 (+1 for the intercept); no preconditioner (these
-      rules do not depend on the gradient's scale).
+    * adagrad, rmsprop, adam: ``ADAPTIVE_STEP[solver] * target_scale / m``,
+      m the weighted mean of ||x_i||_1 (+1 for the intercept), so that a
+      first step moves a decision value by about ``ADAPTIVE_STEP`` times
+      its natural scale (1 for the classifiers, the spread of y for
+      regression); no preconditioner (these rules do not depend on the
+      gradient's scale).
 
     An explicit ``eta0`` follows SPEC section 3 exactly (no preconditioner).
 
@@ -119,7 +123,7 @@ def step_size(
     weights = sample_weight[positive]
     if solver in ADAPTIVE_STEP:
         l1 = np.average(_row_l1_norms(X)[positive], weights=weights)
-        return ADAPTIVE_STEP[solver] / (l1 + fit_intercept), 1.0
+        return ADAPTIVE_STEP[solver] * target_scale / (l1 + fit_intercept), 1.0
     sq_norms = row_norms(X, squared=True)[positive]
     sigma2 = 0.0
     if fit_intercept:

@@ -107,6 +107,21 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
         self._n_outputs = Y.shape[1]
         return Y, self.loss, Y.shape[1]
 
+    def _initial_intercept(self, Y, sw):
+        # The optimal intercept of W = 0: the adaptive rules move it by about
+        # eta0 per update and would need thousands of epochs to cross a large
+        # offset of y (e.g. load_diabetes, y ~ 150).
+        return np.average(Y, axis=0, weights=sw)
+
+    def _target_scale(self, Y, sw):
+        # The spread of y (about its mean with an intercept, about 0 without):
+        # the coefficients scale with it, and so should the adaptive steps.
+        centre = np.average(Y, axis=0, weights=sw) if self.fit_intercept else 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = np.average(np.mean((Y - centre) ** 2, axis=1), weights=sw)
+        scale = np.sqrt(spread)
+        return scale if 0 < scale < np.inf else 1.0
+
     def _set_coef(self, coef, intercept):
         self.coef_ = coef.ravel() if self._y_ndim == 1 else coef
         self.intercept_ = intercept

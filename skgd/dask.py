@@ -285,7 +285,8 @@ class _DaskMixin:
             )
         warm = self.warm_start and self._state_fits(d, K, solver)
         if not warm:
-            self._reset_state(d, K, solver)
+            intercept = self._dask_initial_intercept(y, sample_weight, client)
+            self._reset_state(d, K, solver, intercept)
         self.n_features_in_ = d
         if names is not None:
             self.feature_names_in_ = names
@@ -392,6 +393,10 @@ class _DaskMixin:
         if "class_weight" in params:
             params["class_weight"] = None  # folded into the blocks' weights
         return self._local_class(**params)
+
+    def _dask_initial_intercept(self, y, sample_weight, client):
+        """The intercept a fresh fit starts from (None: zero)."""
+        return None
 
     def _compute(self, client, *objects):
         """One round trip: compute delayed objects on the cluster."""
@@ -628,6 +633,17 @@ class DaskSGDLinearRegressor(_DaskMixin, SGDLinearRegressor):
     """
 
     _local_class = SGDLinearRegressor
+
+    def _dask_initial_intercept(self, y, sample_weight, client):
+        """The weighted mean of y, where the in-memory regressor starts b."""
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        w = (
+            da.ones(Y.shape[0], chunks=Y.chunks[0])
+            if sample_weight is None
+            else sample_weight
+        )
+        total, S = self._compute(client, (Y * w[:, None]).sum(axis=0), w.sum())
+        return total / S if S > 0 else None
 
     def _dask_targets(self, y, client):
         if y.ndim not in (1, 2):

@@ -103,9 +103,13 @@ class Rule:
 
 
 def full_batch_descent(loss, X, Y, s, alpha, K, rule, etas, intercept_scale=1.0):
-    """Iterates (W, b) of full-batch descent with step sizes ``etas``."""
+    """Iterates (W, b) of full-batch descent with step sizes ``etas``, from
+    W = 0 and b = 0, or b = the weighted mean of Y for squared error (the
+    regressor's start)."""
     d = X.shape[1]
     theta = np.zeros(d * K + K)
+    if loss == "squared_error":
+        theta[d * K :] = np.average(Y, axis=0, weights=s)
     for t, eta in enumerate(etas, start=1):
         W, b = theta[: d * K].reshape(d, K), theta[d * K :]
         g, gb = gradient(loss, W, b, X, Y, s, alpha)

@@ -132,6 +132,23 @@ def test_newton_regressor_matches_closed_form(client, n_targets):
     assert model.n_iter_ == 1
 
 
+def test_federated_regressor_starts_at_the_weighted_mean_of_y(client):
+    """The federated Adam fit starts b at the weighted mean of y (one
+    reduction on the cluster), as the in-memory fit does: shifting y by 1e4
+    shifts the intercept by 1e4 and changes nothing else (from b = 0, Adam
+    needed ~1e4 / eta0 updates to cross the offset)."""
+    X, y = make_regression(4000, 8, noise=1.0, random_state=0)
+    w = np.random.RandomState(0).uniform(0.5, 2.0, size=len(y))
+    fits = []
+    for offset in (0.0, 1e4):
+        model = DaskSGDLinearRegressor(solver="adam", alpha=1e-3, random_state=0)
+        model.fit(*(da.from_array(a, chunks=1000) for a in (X, y + offset, w)))
+        fits.append(model)
+    np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, rtol=1e-8)
+    np.testing.assert_allclose(fits[1].intercept_ - 1e4, fits[0].intercept_, atol=1e-8)
+    assert fits[1].n_iter_ == fits[0].n_iter_
+
+
 def test_dataframe_input_and_lazy_predictions(client):
     X, y = make_regression(1500, 5, noise=0.5, random_state=1)
     frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(5)])
