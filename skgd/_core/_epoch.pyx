@@ -243,8 +243,13 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* avg = &theta_avg[0] if averaging else NULL
     cdef double sq_w, sq_avg
 
-    rows_arr = np.arange(n, dtype=np.intp)
-    buffers = np.zeros(3 * B * K + B * ny + B + 3 * (dK + K))
+    # The shuffled order, and the gathered targets and weights (B * (ny + 1)),
+    # only for shuffled rows.
+    rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
+    cdef Py_ssize_t gathered = B * (ny + 1) if use_rows else 0
+    # The decision values at the average only when averaging.
+    cdef Py_ssize_t n_avg_values = B * K if averaging else 0
+    buffers = np.zeros(2 * B * K + n_avg_values + gathered + 3 * (dK + K))
     loss_curve = np.full(max_epochs, np.nan)
     cdef Py_ssize_t[::1] rows = rows_arr
     cdef double[::1] work = buffers
@@ -252,9 +257,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* Z = &work[0]
     cdef double* D = Z + B * K
     cdef double* Zavg = D + B * K
-    cdef double* ybuf = Zavg + B * K
+    cdef double* ybuf = Zavg + n_avg_values
     cdef double* sbuf = ybuf + B * ny
-    cdef double* G = sbuf + B
+    cdef double* G = ybuf + gathered
     cdef double* trial = G + dK + K
     cdef double* metric_work = trial + dK + K
     cdef double sums[2]
