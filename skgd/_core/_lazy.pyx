@@ -105,30 +105,31 @@ cdef class LazyL2:
         cdef double k_gap = t - self.last_t[j]
         cdef double k_avg = self._n_avg(t) - self._n_avg(self.last_t[j])
         cdef double n = self._n_avg(t), p, w0, x, missed, decay, step_decay
-        if k_gap > 0.0:
-            for k in range(self.K):
-                i = j * self.K + k
-                w0 = W[i]
-                if w0 == 0.0:
-                    continue
-                p = opt.lazy_scale(i, t)
-                decay = expm1(p * dl)  # the missed factor, minus 1
-                if k_avg > 0.0:
-                    if dl == 0.0:
+        if k_gap == 0.0:
+            return  # in the last batch (or just restarted): up to date
+        for k in range(self.K):
+            i = j * self.K + k
+            w0 = W[i]
+            if w0 == 0.0:
+                continue
+            p = opt.lazy_scale(i, t)
+            decay = expm1(p * dl)  # the missed factor, minus 1
+            if k_avg > 0.0:
+                if dl == 0.0:
+                    missed = k_avg
+                else:
+                    x = p * dl / k_gap
+                    step_decay = expm1(x)
+                    if step_decay == 0.0:
                         missed = k_avg
+                    elif k_avg == k_gap:  # expm1(k_avg x) is decay
+                        missed = (1.0 + step_decay) * decay / step_decay
                     else:
-                        x = p * dl / k_gap
-                        step_decay = expm1(x)
-                        if step_decay == 0.0:
-                            missed = k_avg
-                        elif k_avg == k_gap:  # expm1(k_avg x) is decay
-                            missed = (1.0 + step_decay) * decay / step_decay
-                        else:
-                            missed = exp((k_gap - k_avg + 1.0) * x) * expm1(
-                                k_avg * x) / step_decay
-                    self.sum_w[i] += w0 * missed
-                W[i] = w0 + w0 * decay
-                self.sq_w += W[i] * W[i] - w0 * w0
+                        missed = exp((k_gap - k_avg + 1.0) * x) * expm1(
+                            k_avg * x) / step_decay
+                self.sum_w[i] += w0 * missed
+            W[i] = w0 + w0 * decay
+            self.sq_w += W[i] * W[i] - w0 * w0
         self.last_log_a[j] = self.log_a
         self.last_t[j] = t
         if n > 0.0:
