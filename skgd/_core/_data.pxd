@@ -41,9 +41,29 @@ cdef extern from *:
         const char* line = (const char*)((size_t)first & ~(size_t)63);
         for (; line < (const char*)last; line += 64) __builtin_prefetch(line);
     }
+    /* Shuffled CSR rows: prefetch the row pointers of rows[i + 12] and the
+       values (of `itemsize` bytes) and indices of rows[i + 6], so that a
+       random row's cache misses overlap with the work on the rows before. */
+    SKGD_ALWAYS_INLINE void prefetch_csr_rows(
+        const void* data, size_t itemsize, const int* indices,
+        const int* indptr, const Py_ssize_t* rows, Py_ssize_t i, Py_ssize_t B)
+    {
+        const char* values = (const char*)data;
+        Py_ssize_t r;
+        if (i + 12 < B) __builtin_prefetch(&indptr[rows[i + 12]]);
+        if (i + 6 < B) {
+            r = rows[i + 6];
+            prefetch_range(values + indptr[r] * itemsize,
+                           values + indptr[r + 1] * itemsize);
+            prefetch_range(&indices[indptr[r]], &indices[indptr[r + 1]]);
+        }
+    }
     """
     void prefetch(const void* address) noexcept nogil
-    void prefetch_range(const void* first, const void* last) noexcept nogil
+    void prefetch_csr_rows(const void* data, size_t itemsize,
+                           const int* indices, const int* indptr,
+                           const Py_ssize_t* rows, Py_ssize_t i,
+                           Py_ssize_t B) noexcept nogil
 
 
 cdef class Dataset:

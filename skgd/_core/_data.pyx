@@ -339,14 +339,6 @@ cdef class DenseDataset(Dataset):
 
 # ------------------------------------------------------------------ CSR --
 
-# Shuffled CSR rows: the row pointers of the row CSR_INDPTR_AHEAD ahead
-# and the values and indices of the row CSR_ROW_AHEAD ahead are prefetched,
-# so that a random row's cache misses overlap with the work on earlier rows.
-cdef enum:
-    CSR_ROW_AHEAD = 6
-    CSR_INDPTR_AHEAD = 12
-
-
 cdef void _csr_forward(const floating* data, const int* indices,
                        const int* indptr, const Py_ssize_t* rows,
                        Py_ssize_t start, Py_ssize_t B, const double* W,
@@ -355,12 +347,9 @@ cdef void _csr_forward(const floating* data, const int* indices,
     cdef double acc, v
     cdef const double* w
     for i in range(B):
-        if rows != NULL and i + CSR_INDPTR_AHEAD < B:
-            prefetch(&indptr[rows[i + CSR_INDPTR_AHEAD]])
-        if rows != NULL and i + CSR_ROW_AHEAD < B:
-            r = rows[i + CSR_ROW_AHEAD]
-            prefetch_range(&data[indptr[r]], &data[indptr[r + 1]])
-            prefetch_range(&indices[indptr[r]], &indices[indptr[r + 1]])
+        if rows != NULL:
+            prefetch_csr_rows(data, sizeof(floating), indices, indptr, rows,
+                              i, B)
         r = rows[i] if rows != NULL else start + i
         if K == 1:
             acc = 0.0
@@ -385,12 +374,9 @@ cdef void _csr_forward_pair(const floating* data, const int* indices,
     cdef Py_ssize_t i, r, p, k, j
     cdef double v, acc1, acc2
     for i in range(B):
-        if rows != NULL and i + CSR_INDPTR_AHEAD < B:
-            prefetch(&indptr[rows[i + CSR_INDPTR_AHEAD]])
-        if rows != NULL and i + CSR_ROW_AHEAD < B:
-            r = rows[i + CSR_ROW_AHEAD]
-            prefetch_range(&data[indptr[r]], &data[indptr[r + 1]])
-            prefetch_range(&indices[indptr[r]], &indices[indptr[r + 1]])
+        if rows != NULL:
+            prefetch_csr_rows(data, sizeof(floating), indices, indptr, rows,
+                              i, B)
         r = rows[i] if rows != NULL else start + i
         if K == 1:
             acc1 = 0.0
