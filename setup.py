@@ -12,7 +12,16 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-CORE = ["_data", "_losses", "_schedules", "_optimizers", "_lazy", "_scaled", "_epoch"]
+CORE = [
+    "_data",
+    "_losses",
+    "_norms",
+    "_schedules",
+    "_optimizers",
+    "_lazy",
+    "_scaled",
+    "_epoch",
+]
 DEBUG = os.environ.get("SKGD_DEBUG", "0") not in ("", "0")
 
 extensions = [

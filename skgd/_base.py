@@ -473,6 +473,7 @@ class BaseSGD(BaseEstimator):
         params = {**self.get_params(), "solver": self.solver_}
         d = X.shape[1]
         n_batches = -(-X.shape[0] // self.batch_size)
+        data, X = _engine.make_dataset(X, K, self.batch_size)
         with np.errstate(divide="ignore"):
             eta0, intercept_scale = _engine.step_size(
                 self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept,
@@ -488,7 +489,6 @@ class BaseSGD(BaseEstimator):
         schedule = _engine.make_schedule(params, eta0, n_batches, schedule_state)
         opt_state = {k: v.copy() for k, v in self._optimizer_state.items()}
         optimizer = _engine.make_optimizer(params, opt_state)
-        data, X = _engine.make_dataset(X, K, self.batch_size)
         core_loss = _engine.LOSSES[loss](K)
         theta = self._theta.copy()
         theta_avg = self._theta_avg.copy()

@@ -3,10 +3,10 @@
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-from sklearn.utils.extmath import row_norms
 
 from ._core import _losses, _optimizers, _schedules
 from ._core._data import CSRDataset, DenseDataset
+from ._core._norms import weighted_row_norms
 
 OPTIMIZERS = {
     "sgd": _optimizers.SGD,
@@ -119,43 +119,18 @@ def step_size(
     """
     if eta0 != "auto":
         return float(eta0), 1.0
+    # NumPy floats: a zero L or 1-norm gives an infinite step, not an error.
+    l1, sq, largest = np.float64(
+        weighted_row_norms(X, sample_weight, _openmp_effective_n_threads())
+    )
+    total_weight = sample_weight.sum()
     if solver in ADAPTIVE_STEP:
-        l1 = _weighted_mean(_row_l1_norms(X), sample_weight)
-        return ADAPTIVE_STEP[solver] * target_scale / (l1 + fit_intercept), 1.0
-    sq_norms = row_norms(X, squared=True)
-    sq_norms[sample_weight == 0] = 0.0
-    largest = sq_norms.max()
-    sigma2 = 0.0
-    if fit_intercept:
-        sigma2 = max(1.0, _weighted_mean(sq_norms, sample_weight))
+        mean_l1 = l1 / total_weight
+        return ADAPTIVE_STEP[solver] * target_scale / (mean_l1 + fit_intercept), 1.0
+    sigma2 = max(1.0, sq / total_weight) if fit_intercept else 0.0
     L = CURVATURE[loss] * (largest + sigma2) + alpha
     damping = (1.0 - momentum) if stochastic else 1.0
     return damping / L, sigma2 if fit_intercept else 1.0
-
-
-def _weighted_mean(values, weights):
-    """The weighted mean of ``values`` over the rows of positive weight,
-    computed in place in ``values`` (no row-sized temporaries: they were
-    the peak of a dense first-order fit's memory)."""
-    values[weights == 0] = 0.0  # also a non-finite value of a zero-weight row
-    values *= weights
-    return values.sum() / weights.sum()
-
-
-def _row_l1_norms(X, block_values=1 << 16):
-    """||x_i||_1 of every row, a block of rows at a time (no copy of X; a
-    dense block's absolute values go to one reused, cache-sized buffer)."""
-    norms = np.empty(X.shape[0])
-    values_per_row = X.nnz / max(1, X.shape[0]) if sp.issparse(X) else X.shape[1]
-    rows = max(1, int(block_values // max(1.0, values_per_row)))
-    buffer = None if sp.issparse(X) else np.empty((rows, X.shape[1]), X.dtype)
-    for start in range(0, X.shape[0], rows):
-        block = X[start : start + rows]
-        if buffer is None:
-            norms[start : start + rows] = np.asarray(abs(block).sum(axis=1)).ravel()
-        else:
-            norms[start : start + rows] = np.abs(block, out=buffer[: len(block)]).sum(1)
-    return norms
 
 
 def make_schedule(params, eta0, n_updates_per_epoch, state):

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _reference import FIRST_ORDER_RULES, gradient, objective
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.exceptions import ConvergenceWarning
@@ -111,6 +112,35 @@ def test_auto_step_never_diverges_on_unscaled_data(Estimator, params):
     assert np.all(np.isfinite(est.coef_)) and np.all(np.isfinite(est.intercept_))
     assert np.isfinite(est.loss_curve_).all()
     assert max(est.loss_curve_) <= 2 * est.loss_curve_[0]  # no growth
+
+
+@pytest.mark.parametrize("layout", ["dense64", "dense32", "csr"])
+@pytest.mark.parametrize("solver", ["sgd", "adagrad", "adam"])
+def test_auto_step_is_the_documented_formula(solver, layout):
+    """eta0_ against SPEC section 3 written out in NumPy: rows of zero weight
+    (here holding the largest row) do not enter the norms."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((3001, 7)) * np.logspace(-2, 2, 7)
+    X[::3, 2] = 0.0
+    y = (X[:, 0] > 0).astype(int)
+    sw = rng.uniform(0.5, 2.0, len(y))
+    X[5] *= 100.0
+    sw[5] = 0.0
+    fit_X = {"dense64": X, "dense32": X.astype(np.float32)}.get(layout)
+    if fit_X is None:
+        fit_X = sp.csr_matrix(X)
+    X = np.asarray(fit_X.todense() if sp.issparse(fit_X) else fit_X, np.float64)
+    est = SGDLogisticClassifier(solver=solver, alpha=1e-3, max_iter=1, tol=None)
+    est.fit(fit_X, y, sample_weight=sw)
+    keep = sw > 0
+    if solver == "sgd":
+        sq = (X**2).sum(axis=1)
+        sigma2 = max(1.0, np.average(sq[keep], weights=sw[keep]))
+        expected = 1.0 / (0.25 * (sq[keep].max() + sigma2) + 1e-3)
+    else:
+        l1 = np.average(np.abs(X).sum(axis=1)[keep], weights=sw[keep])
+        expected = {"adagrad": 10.0, "adam": 1.0}[solver] / (l1 + 1.0)
+    np.testing.assert_allclose(est.eta0_, expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("params", ALL_RULES, ids=RULE_IDS)

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ["skgd", "tests", "benchmarks", "examples", "setup.py"]
 
 
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "skgd", "tests", "benchmarks", "examples"],
-        ["ruff", "format", "--check", "skgd", "tests", "benchmarks", "examples"],
+        ["ruff", "check", *PYTHON],
+        ["ruff", "format", "--check", *PYTHON],
         ["cython-lint", *map(str, sorted((ROOT / "skgd" / "_core").glob("*.p*[dx]")))],
     ],
     ids=["ruff", "ruff-format", "cython-lint"],
