@@ -12,7 +12,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -36,6 +35,8 @@ AUTO_NEWTON_FLOPS = 1e9
 NEWTON_MAX_VALUE = 1e150
 
 VALIDATE_X = {"accept_sparse": "csr", "dtype": [np.float64, np.float32], "order": "C"}
+# fit tests that X is finite in its own pass over X (_engine.row_norms).
+VALIDATE_FIT_X = {**VALIDATE_X, "ensure_all_finite": False}
 
 # A validation message names what is wrong when it mentions one of these.
 NAMES_AN_INPUT = re.compile(
@@ -311,7 +312,7 @@ class BaseSGD(BaseEstimator):
         self._validate_params()
         self._check_solver_params()
         X, y = validate_input(
-            self, X, y, reset=True, **self._validate_y_kwargs(), **VALIDATE_X
+            self, X, y, reset=True, **self._validate_y_kwargs(), **VALIDATE_FIT_X
         )
         Y, loss, K = self._encode_targets(y, reset=True)
         sw = self._weights(sample_weight, X, y)
@@ -331,7 +332,7 @@ class BaseSGD(BaseEstimator):
         self._validate_params()
         self._check_solver_params()
         X, y = validate_input(
-            self, X, y, reset=first_call, **self._validate_y_kwargs(), **VALIDATE_X
+            self, X, y, reset=first_call, **self._validate_y_kwargs(), **VALIDATE_FIT_X
         )
         Y, loss, K = self._encode_targets(y, reset=first_call, classes=classes)
         sw = self._weights(sample_weight, X, y)
@@ -473,10 +474,11 @@ class BaseSGD(BaseEstimator):
         params = {**self.get_params(), "solver": self.solver_}
         d = X.shape[1]
         n_batches = -(-X.shape[0] // self.batch_size)
+        norms = _engine.row_norms(X, sw, type(self).__name__)
         data, X = _engine.make_dataset(X, K, self.batch_size)
         with np.errstate(divide="ignore"):
             eta0, intercept_scale = _engine.step_size(
-                self.solver_, self.eta0, loss, X, sw, self.alpha, self.fit_intercept,
+                self.solver_, self.eta0, loss, norms, self.alpha, self.fit_intercept,
                 momentum=self.momentum, stochastic=self.batch_size < X.shape[0],
                 target_scale=self._target_scale(Y, sw),
             )  # fmt: skip
@@ -576,8 +578,7 @@ class BaseSGD(BaseEstimator):
             }
             return self.callback(self, info) is True
 
-        values = X.data if sp.issparse(X) else X
-        largest = float(max(-values.min(), values.max())) if values.size else 0.0
+        largest = _engine.row_norms(X, sw, type(self).__name__).max_abs
         if largest > NEWTON_MAX_VALUE:
             raise ValueError(
                 f"X holds values up to {largest:.3g} in absolute value: the sums "

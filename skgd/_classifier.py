@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._unique import attach_unique, cached_unique
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import (
@@ -66,8 +67,12 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
         scores = safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def _class_index(self, y):
+    def _class_index(self, y, *, check=True):
+        """Index of each label in ``classes_``; ``check=False`` when
+        ``classes_`` was taken from these labels (all of them are there)."""
         idx = np.searchsorted(self.classes_, y)
+        if not check:
+            return idx
         idx[idx == len(self.classes_)] = 0
         unseen = self.classes_[idx] != y
         if np.any(unseen):
@@ -80,6 +85,8 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
 
     def _encode_targets(self, y, *, reset, classes=None):
         try:
+            # The unique labels, computed once for the checks and classes_.
+            y = attach_unique(y)
             with np.errstate(invalid="ignore"):  # float labels beyond int64
                 check_classification_targets(y)
         except TypeError as exc:  # labels that cannot be sorted together
@@ -88,8 +95,9 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
                 f"({sorted({type(label).__name__ for label in y})}); convert them "
                 "to one type, e.g. y.astype(str)."
             ) from exc
-        if reset and classes is None:
-            self.classes_ = np.unique(y)
+        from_y = reset and classes is None
+        if from_y:
+            self.classes_ = cached_unique(y)
         n_classes = len(self.classes_)
         if n_classes < 2:
             raise ValueError(
@@ -97,7 +105,7 @@ class BaseSGDClassifier(LinearClassifierMixin, BaseSGD):
                 f"got {n_classes} class."
             )
         K = 1 if n_classes == 2 else n_classes
-        Y = self._class_index(y).astype(np.float64).reshape(-1, 1)
+        Y = self._class_index(y, check=not from_y).astype(np.float64).reshape(-1, 1)
         return Y, self._loss_name(K), K
 
     def _class_weights(self, y):

@@ -1,7 +1,10 @@
 """Translate estimator parameters into the Cython core's objects."""
 
+from collections import namedtuple
+
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import assert_all_finite
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from ._core import _losses, _optimizers, _schedules
@@ -71,12 +74,46 @@ def make_dataset(X, n_outputs, batch_size):
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 
 
+RowNorms = namedtuple("RowNorms", "mean_l1 mean_sq max_sq max_abs")
+
+
+def row_norms(X, sample_weight, estimator_name):
+    """The row norms ``eta0="auto"`` and Newton need, and the finiteness
+    check of X, in one parallel pass (``_core._norms``).
+
+    Returns
+    -------
+    RowNorms
+        Over the rows of positive weight: the weighted means of
+        ``||x_i||_1`` and ``||x_i||^2`` and the largest ``||x_i||^2``; and
+        the largest absolute value of X. NumPy floats, so that a zero norm
+        divides to inf, not to an error.
+
+    Raises
+    ------
+    ValueError
+        scikit-learn's message, when X holds a NaN or an infinity (the fit
+        validates X without its own finiteness pass).
+    """
+    l1, sq, max_sq, total, max_abs = map(
+        np.float64,
+        weighted_row_norms(X, sample_weight, _openmp_effective_n_threads()),
+    )
+    if not np.isfinite(total):
+        # A NaN or an infinity, or finite values whose sum overflows: the
+        # element-wise test decides, with scikit-learn's message (its sum
+        # of X first warns on inf - inf).
+        with np.errstate(over="ignore", invalid="ignore"):
+            assert_all_finite(X, input_name="X", estimator_name=estimator_name)
+    weight = sample_weight.sum()
+    return RowNorms(l1 / weight, sq / weight, max_sq, max_abs)
+
+
 def step_size(
     solver,
     eta0,
     loss,
-    X,
-    sample_weight,
+    norms,
     alpha,
     fit_intercept,
     momentum=0.0,
@@ -85,7 +122,8 @@ def step_size(
 ):
     """The first step ``eta0`` and the intercept preconditioner.
 
-    With ``eta0="auto"``, over the rows of positive weight only:
+    With ``eta0="auto"``, over the rows of positive weight only (``norms``,
+    from :func:`row_norms`):
 
     * ``sgd``: 1 / L, L the smoothness constant of the loss of any single
       row (hence of any minibatch), as in SAG's step rule. The intercept is
@@ -119,16 +157,12 @@ def step_size(
     """
     if eta0 != "auto":
         return float(eta0), 1.0
-    # NumPy floats: a zero L or 1-norm gives an infinite step, not an error.
-    l1, sq, largest = np.float64(
-        weighted_row_norms(X, sample_weight, _openmp_effective_n_threads())
-    )
-    total_weight = sample_weight.sum()
     if solver in ADAPTIVE_STEP:
-        mean_l1 = l1 / total_weight
-        return ADAPTIVE_STEP[solver] * target_scale / (mean_l1 + fit_intercept), 1.0
-    sigma2 = max(1.0, sq / total_weight) if fit_intercept else 0.0
-    L = CURVATURE[loss] * (largest + sigma2) + alpha
+        return ADAPTIVE_STEP[solver] * target_scale / (
+            norms.mean_l1 + fit_intercept
+        ), 1.0
+    sigma2 = max(1.0, norms.mean_sq) if fit_intercept else 0.0
+    L = CURVATURE[loss] * (norms.max_sq + sigma2) + alpha
     damping = (1.0 - momentum) if stochastic else 1.0
     return damping / L, sigma2 if fit_intercept else 1.0
 
