@@ -20,6 +20,9 @@ from sklearn.preprocessing import StandardScaler
 from skgd import SGDLogisticClassifier
 from skgd._objective import objective
 
+# Seconds between two timed fits (see median_fit_times).
+PAUSE = 0.3
+
 
 def problems(n_samples):
     """Yield ``(name, X, y)``: standardised synthetic data and breast cancer."""
@@ -35,17 +38,32 @@ def problems(n_samples):
     yield "breast_cancer 569 x 30", StandardScaler().fit_transform(X), y
 
 
+def median_fit_times(makers, X, y, repeats):
+    """Median wall time of ``make().fit(X, y)`` for each maker, and the last
+    fitted models. The makers take turns in every repeat, so that a change
+    in the machine's load hits all of them alike; each fit starts after a
+    pause long enough for the BLAS threads of the previous one to stop
+    spinning (OpenBLAS's spin for ~0.1 s after a call and would take the
+    cores from the next fit)."""
+    times = [[] for _ in makers]
+    models = [None] * len(makers)
+    for _ in range(repeats):
+        for i, make in enumerate(makers):
+            model = make()
+            time.sleep(PAUSE)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                start = time.perf_counter()
+                model.fit(X, y)
+                times[i].append(time.perf_counter() - start)
+            models[i] = model
+    return [float(np.median(t)) for t in times], models
+
+
 def median_fit_time(make, X, y, repeats):
     """Median wall time of ``make().fit(X, y)`` and the last fitted model."""
-    times = []
-    for _ in range(repeats):
-        model = make()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = time.perf_counter()
-            model.fit(X, y)
-            times.append(time.perf_counter() - start)
-    return float(np.median(times)), model
+    (seconds,), (model,) = median_fit_times([make], X, y, repeats)
+    return seconds, model
 
 
 def gap(model, X, y, alpha, J_star):
@@ -67,11 +85,14 @@ def run(n_samples, repeats):
             C = 1.0 / (alpha * n)
             exact = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
             J_star = objective("log_loss", exact.coef_, exact.intercept_, X, y, alpha)
-            t_skgd, skgd = median_fit_time(
-                lambda a=alpha: SGDLogisticClassifier(alpha=a), X, y, repeats
-            )
-            t_lbfgs, lbfgs = median_fit_time(
-                lambda c=C: LogisticRegression(C=c), X, y, repeats
+            (t_skgd, t_lbfgs), (skgd, lbfgs) = median_fit_times(
+                [
+                    lambda a=alpha: SGDLogisticClassifier(alpha=a),
+                    lambda c=C: LogisticRegression(C=c),
+                ],
+                X,
+                y,
+                repeats,
             )
             print(
                 f"| {name} | {alpha_name} | {gap(skgd, X, y, alpha, J_star):.1e} "
@@ -85,7 +106,7 @@ def main():
     """Parse the command line and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-samples", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     run(args.n_samples, args.repeats)
 

@@ -74,6 +74,9 @@ def make_dataset(X, n_outputs, batch_size):
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 
 
+# Fewest values of X for which row_norms uses several threads (~2 MB).
+PARALLEL_VALUES = 1 << 18
+
 RowNorms = namedtuple("RowNorms", "mean_l1 mean_sq max_sq max_abs")
 
 
@@ -95,9 +98,12 @@ def row_norms(X, sample_weight, estimator_name):
         scikit-learn's message, when X holds a NaN or an infinity (the fit
         validates X without its own finiteness pass).
     """
+    n_values = X.nnz if sp.issparse(X) else X.size
+    # Waking a second thread costs more than it saves on a small X (and
+    # waits for a whole time slice when another process holds that core).
+    n_threads = _openmp_effective_n_threads() if n_values >= PARALLEL_VALUES else 1
     l1, sq, max_sq, total, max_abs = map(
-        np.float64,
-        weighted_row_norms(X, sample_weight, _openmp_effective_n_threads()),
+        np.float64, weighted_row_norms(X, sample_weight, n_threads)
     )
     if not np.isfinite(total):
         # A NaN or an infinity, or finite values whose sum overflows: the
