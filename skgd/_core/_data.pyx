@@ -452,7 +452,17 @@ cdef class CSRDataset(Dataset):
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
         cdef Py_ssize_t i, r, p, j, m = 0
+        cdef const void* values
+        cdef size_t itemsize = 4 if self.is_float32 else 8
+        if self.is_float32:
+            values = &self.data32[0]
+        else:
+            values = &self.data64[0]
         for i in range(B):
+            if rows != NULL:
+                # The first read of a shuffled batch: it takes the misses.
+                prefetch_csr_rows(values, itemsize, &self.indices[0],
+                                  &self.indptr[0], rows, i, B)
             r = rows[i] if rows != NULL else start + i
             for p in range(self.indptr[r], self.indptr[r + 1]):
                 j = self.indices[p]

@@ -1,5 +1,6 @@
 """One class per update rule (see _optimizers.pxd)."""
 
+cimport cython
 from libc.math cimport INFINITY, pow, sqrt
 import numpy as np
 
@@ -109,6 +110,7 @@ cdef class Optimizer:
         return {name: np.zeros(size) for name in cls.state_names}
 
 
+@cython.final
 cdef class SGD(Optimizer):
     """Plain SGD, heavy-ball momentum or Nesterov momentum (PyTorch's form).
 
@@ -141,6 +143,7 @@ cdef class SGD(Optimizer):
         return 1.0 / (1.0 - self.momentum)
 
 
+@cython.final
 cdef class Adagrad(Optimizer):
     """s += g^2;  W -= eta g / (sqrt(s) + eps)."""
 
@@ -166,6 +169,7 @@ cdef class Adagrad(Optimizer):
         return 1.0 / self.metric(i, t)
 
 
+@cython.final
 cdef class RMSprop(Optimizer):
     """s = rho s + (1 - rho) g^2;  W -= eta g / (sqrt(s) + eps)."""
 
@@ -193,6 +197,7 @@ cdef class RMSprop(Optimizer):
         return 1.0 / self.metric(i, t)
 
 
+@cython.final
 cdef class Adam(Optimizer):
     """Bias-corrected Adam (Kingma and Ba, 2015)."""
 
