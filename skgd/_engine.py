@@ -164,9 +164,8 @@ def step_size(
     if eta0 != "auto":
         return float(eta0), 1.0
     if solver in ADAPTIVE_STEP:
-        return ADAPTIVE_STEP[solver] * target_scale / (
-            norms.mean_l1 + fit_intercept
-        ), 1.0
+        step = ADAPTIVE_STEP[solver] * target_scale / (norms.mean_l1 + fit_intercept)
+        return step, 1.0
     sigma2 = max(1.0, norms.mean_sq) if fit_intercept else 0.0
     L = CURVATURE[loss] * (norms.max_sq + sigma2) + alpha
     damping = (1.0 - momentum) if stochastic else 1.0
