@@ -73,6 +73,25 @@ def test_lazy_rules_exact_when_every_column_is_present(params):
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="sgd", momentum=0.9),
+        dict(solver="adagrad"),
+        dict(solver="adam"),
+    ],
+)
+def test_lazy_rules_step_densely_when_the_decay_factor_is_not_positive(params):
+    """eta alpha >= 1: no decay can be deferred, every update touches every
+    coordinate, and the sparse fit is the dense one."""
+    X, _, y = _sparse_problem()
+    kw = dict(COMMON, max_iter=3, alpha=1.0, learning_rate="constant", eta0=1.0)
+    a = SGDLogisticClassifier(**kw, **params).fit(X, y)
+    b = SGDLogisticClassifier(**kw, **params).fit(X.toarray(), y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
 @pytest.mark.parametrize("solver", ["sgd", "adagrad", "rmsprop", "adam"])
 def test_lazy_rules_reach_the_dense_optimum(solver):
     """The lazy approximation keeps the fixed point: at a decaying step the

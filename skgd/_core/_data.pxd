@@ -12,8 +12,9 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
   overwritten: the intercept's part is the column sums of D), and the
   weighted loss sums at W and, when given, at the average A (the dense
   layout reads each block of rows once for all of it)
-* ``columns``: the distinct columns with a stored entry in the batch
-  (sparse layouts; -1 for dense data, where every column is present)
+* ``columns``: the distinct columns with a stored entry in the batch, in
+  increasing order (sparse layouts; -1 for dense data, where every column
+  is present)
 
 with W, Z, D and G in float64 whatever the dtype of X, so that losses,
 update rules and schedules are written once, in double precision.
@@ -60,6 +61,8 @@ cdef extern from *:
     }
     """
     void prefetch(const void* address) noexcept nogil
+    int count_trailing_zeros "__builtin_ctzll" (
+        unsigned long long x) noexcept nogil
     void prefetch_csr_rows(const void* data, size_t itemsize,
                            const int* indices, const int* indptr,
                            const Py_ssize_t* rows, Py_ssize_t i,
@@ -119,6 +122,7 @@ cdef class CSRDataset(Dataset):
     cdef const int[::1] indices
     cdef const int[::1] indptr
     cdef bint is_float32
-    # Batch number at which each column was last listed by ``columns``.
-    cdef Py_ssize_t[::1] seen
-    cdef Py_ssize_t n_calls
+    # ``columns``' two-level bitset: bit j of ``bits`` marks column j, bit q
+    # of ``words`` marks a nonzero bits[q] (all zero between calls).
+    cdef unsigned long long[::1] bits
+    cdef unsigned long long[::1] words

@@ -446,12 +446,19 @@ cdef class CSRDataset(Dataset):
             self.data64 = data
         self.indices = indices
         self.indptr = X.indptr
-        self.seen = np.full(self.n_features, -1, dtype=np.intp)
-        self.n_calls = 0
+        n_words = (self.n_features + 63) // 64
+        self.bits = np.zeros(max(n_words, 1), dtype=np.uint64)
+        self.words = np.zeros(max((n_words + 63) // 64, 1), dtype=np.uint64)
 
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
-        cdef Py_ssize_t i, r, p, j, m = 0
+        # Sorted, so that the per-column loops of the lazy rules walk their
+        # arrays in increasing order (the frequent columns share cache
+        # lines); reading the set bits costs O(d / 4096 + columns).
+        cdef Py_ssize_t i, r, p, j, q, s, m = 0
+        cdef unsigned long long word, summary
+        cdef unsigned long long* bits = &self.bits[0]
+        cdef unsigned long long* words = &self.words[0]
         cdef const void* values
         cdef size_t itemsize = 4 if self.is_float32 else 8
         if self.is_float32:
@@ -466,11 +473,20 @@ cdef class CSRDataset(Dataset):
             r = rows[i] if rows != NULL else start + i
             for p in range(self.indptr[r], self.indptr[r + 1]):
                 j = self.indices[p]
-                if self.seen[j] != self.n_calls:
-                    self.seen[j] = self.n_calls
-                    cols[m] = j
+                bits[j >> 6] |= 1ULL << (j & 63)
+                words[j >> 12] |= 1ULL << ((j >> 6) & 63)
+        for s in range(self.words.shape[0]):
+            summary = words[s]
+            words[s] = 0
+            while summary:
+                q = s * 64 + count_trailing_zeros(summary)
+                summary &= summary - 1
+                word = bits[q]
+                bits[q] = 0
+                while word:
+                    cols[m] = q * 64 + count_trailing_zeros(word)
+                    word &= word - 1
                     m += 1
-        self.n_calls += 1
         return m
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,

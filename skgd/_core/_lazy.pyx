@@ -33,11 +33,15 @@ this costs O(d K) per update.
 from libc.math cimport INFINITY, exp, expm1, log1p
 import numpy as np
 
+from ._data cimport prefetch
 from ._optimizers cimport Optimizer
 
 # Flush (bring every coordinate up to date and restart the product) before
 # the product underflows.
 cdef double MIN_LOG_A = -200.0
+# Columns ahead whose bookkeeping the catch-up prefetches: a rare column's
+# arrays are cache misses, overlapped this way.
+cdef Py_ssize_t PREFETCH_COLUMNS = 8
 
 
 cdef class LazyL2:
@@ -60,14 +64,13 @@ cdef class LazyL2:
         size = d * K if self.constrained else 0
         self.work = np.zeros(max(size, 1))
         self.prev = np.zeros(max(size, 1))
-        self.last_log_a = np.zeros(d)
-        self.last_t = np.zeros(d)
+        self.stamps = np.zeros(2 * d)
         self.sum_w = np.zeros(P)
         self.in_batch = np.zeros(d, dtype=np.uint8)
         self.cols = np.zeros(d, dtype=np.intp)
         self.coords = np.zeros(P, dtype=np.intp)
 
-    cdef double _n_avg(self, double t) noexcept nogil:
+    cdef inline double _n_avg(self, double t) noexcept nogil:
         """Number of averaged updates among the first t."""
         return t - self.average_start if self.averaging and \
             t > self.average_start else 0.0
@@ -78,7 +81,7 @@ cdef class LazyL2:
         cdef Py_ssize_t i, j
         cdef double n = self._n_avg(t)
         for j in range(self.d):
-            self.last_t[j] = t
+            self.stamps[2 * j + 1] = t
         for i in range(self.P):
             self.sum_w[i] = avg[i] * n if n > 0.0 else 0.0
         self._restart(W, avg)
@@ -89,7 +92,7 @@ cdef class LazyL2:
         cdef Py_ssize_t i, j
         self.log_a = 0.0
         for j in range(self.d):
-            self.last_log_a[j] = 0.0
+            self.stamps[2 * j] = 0.0
         self.sq_w = 0.0
         self.sq_avg = 0.0
         for i in range(self.dK):
@@ -98,28 +101,36 @@ cdef class LazyL2:
                 self.sq_avg += avg[i] * avg[i]
 
     cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
-                               double* avg, double t) noexcept nogil:
-        """Apply the decay column j missed since ``last_t[j]``."""
+                               double* avg, double t,
+                               double* sq) noexcept nogil:
+        """Apply the decay column j missed since it was last updated; adds
+        the changes of ||W||^2 and ||avg||^2 to sq[0] and sq[1]."""
         cdef Py_ssize_t k, i
-        cdef double dl = self.log_a - self.last_log_a[j]
-        cdef double k_gap = t - self.last_t[j]
-        cdef double k_avg = self._n_avg(t) - self._n_avg(self.last_t[j])
-        cdef double n = self._n_avg(t), p, w0, x, missed, decay, step_decay
+        cdef double* stamp = &self.stamps[2 * j]
+        cdef double dl = self.log_a - stamp[0]
+        cdef double k_gap = t - stamp[1]
+        cdef double n = self._n_avg(t)
+        cdef double k_avg = n - self._n_avg(stamp[1])
+        cdef double p, w0, x, missed, decay, step_decay
         if k_gap == 0.0:
             return  # in the last batch (or just restarted): up to date
+        stamp[0] = self.log_a
+        stamp[1] = t
         for k in range(self.K):
             i = j * self.K + k
             w0 = W[i]
             if w0 == 0.0:
                 continue
             p = opt.lazy_scale(i, t)
-            decay = expm1(p * dl)  # the missed factor, minus 1
-            if k_avg > 0.0:
+            if k_avg == 0.0:
+                W[i] = w0 * exp(p * dl)
+            else:
+                decay = expm1(p * dl)  # the missed factor, minus 1
                 if dl == 0.0:
                     missed = k_avg
                 else:
                     x = p * dl / k_gap
-                    step_decay = expm1(x)
+                    step_decay = decay if k_gap == 1.0 else expm1(x)
                     if step_decay == 0.0:
                         missed = k_avg
                     elif k_avg == k_gap:  # expm1(k_avg x) is decay
@@ -128,26 +139,40 @@ cdef class LazyL2:
                         missed = exp((k_gap - k_avg + 1.0) * x) * expm1(
                             k_avg * x) / step_decay
                 self.sum_w[i] += w0 * missed
-            W[i] = w0 + w0 * decay
-            self.sq_w += W[i] * W[i] - w0 * w0
-        self.last_log_a[j] = self.log_a
-        self.last_t[j] = t
+                W[i] = w0 + w0 * decay
+            sq[0] += W[i] * W[i] - w0 * w0
         if n > 0.0:
             for k in range(self.K):
                 i = j * self.K + k
                 x = self.sum_w[i] / n
-                self.sq_avg += x * x - avg[i] * avg[i]
+                sq[1] += x * x - avg[i] * avg[i]
                 avg[i] = x
+
+    cdef inline void _prefetch_column(self, Optimizer opt, Py_ssize_t j,
+                                      const double* W,
+                                      const double* avg) noexcept nogil:
+        cdef Py_ssize_t i = j * self.K
+        prefetch(&self.stamps[2 * j])
+        prefetch(&W[i])
+        opt.prefetch_state(i)
+        if avg != NULL:
+            prefetch(&avg[i])
+            prefetch(&self.sum_w[i])
 
     cdef void catch_up(self, Optimizer opt, double* W, double* avg,
                        double t) noexcept nogil:
         """Bring the batch's columns ``cols[:n_cols]`` to update count t and
         list their coordinates (and the intercepts) in ``coords``."""
         cdef Py_ssize_t c, j, k, m = 0
+        cdef double sq[2]
+        sq[0] = 0.0
+        sq[1] = 0.0
         for c in range(self.n_cols):
+            if c + PREFETCH_COLUMNS < self.n_cols:
+                self._prefetch_column(opt, self.cols[c + PREFETCH_COLUMNS],
+                                      W, avg)
             j = self.cols[c]
-            self.in_batch[j] = 1
-            self._catch_up_column(opt, j, W, avg, t)
+            self._catch_up_column(opt, j, W, avg, t, sq)
             for k in range(self.K):
                 self.coords[m] = j * self.K + k
                 m += 1
@@ -155,13 +180,19 @@ cdef class LazyL2:
             self.coords[m] = k
             m += 1
         self.n_coords = m
+        self.sq_w += sq[0]
+        self.sq_avg += sq[1]
 
     cdef void init_grad(self, const double* W, double* G) noexcept nogil:
         """G = alpha W on the batch's coordinates (before the data part)."""
         cdef Py_ssize_t c, i
+        cdef double sq = 0.0
         for c in range(self.n_coords):
             i = self.coords[c]
             G[i] = self.alpha * W[i]
+            if i < self.dK:
+                sq += W[i] * W[i]
+        self.sq_batch = sq
 
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil:
@@ -169,13 +200,17 @@ cdef class LazyL2:
         others recorded, then the projection onto the ball (if any);
         ``avg`` is NULL without averaging."""
         cdef Py_ssize_t c, i, j
-        cdef double n = self._n_avg(t), old
+        cdef double n = self._n_avg(t), old, sq_w = 0.0, d_avg = 0.0
         cdef double x = eta * self.alpha
         if x >= 1.0:
             # The decay factor is not positive: update every coordinate.
+            for c in range(self.n_cols):
+                self.in_batch[self.cols[c]] = 1
             self.flush(opt, W, avg, t - 1.0)
             for j in range(self.d):
-                if not self.in_batch[j]:
+                if self.in_batch[j]:
+                    self.in_batch[j] = 0
+                else:
                     for i in range(j * self.K, (j + 1) * self.K):
                         G[i] = self.alpha * W[i]
             for i in range(self.P):
@@ -184,28 +219,27 @@ cdef class LazyL2:
             for j in range(self.d):
                 self.cols[j] = j
             self.n_cols = self.d
+            self.sq_w = 0.0
         else:
             self.log_a += log1p(-x)
-        for c in range(self.n_coords):
-            i = self.coords[c]
-            if i < self.dK:
-                self.sq_w -= W[i] * W[i]
+            self.sq_w -= self.sq_batch
         opt.step(W, G, &self.coords[0], self.n_coords, eta, t)
         for c in range(self.n_coords):
             i = self.coords[c]
             if i < self.dK:
-                self.sq_w += W[i] * W[i]
+                sq_w += W[i] * W[i]
             if n > 0.0:
                 self.sum_w[i] += W[i]
                 old = avg[i]
                 avg[i] = self.sum_w[i] / n
                 if i < self.dK:
-                    self.sq_avg += avg[i] * avg[i] - old * old
+                    d_avg += avg[i] * avg[i] - old * old
+        self.sq_w += sq_w
+        self.sq_avg += d_avg
         for c in range(self.n_cols):
             j = self.cols[c]
-            self.in_batch[j] = 0
-            self.last_log_a[j] = self.log_a
-            self.last_t[j] = t
+            self.stamps[2 * j] = self.log_a
+            self.stamps[2 * j + 1] = t
         if self.constrained and self.sq_w > self.radius * self.radius:
             self._project_all(opt, W, avg, t)
         if self.log_a < MIN_LOG_A:
@@ -236,8 +270,9 @@ cdef class LazyL2:
         products."""
         cdef Py_ssize_t i, j
         cdef double n = self._n_avg(t)
+        cdef double sq[2]  # discarded: _restart recomputes the norms
         for j in range(self.d):
-            self._catch_up_column(opt, j, W, avg, t)
+            self._catch_up_column(opt, j, W, avg, t, sq)
         if n > 0.0:
             for i in range(self.dK, self.P):
                 avg[i] = self.sum_w[i] / n

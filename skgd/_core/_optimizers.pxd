@@ -17,6 +17,9 @@ for the adaptive rules, Adam's ``s`` bias-corrected at update t).
 projected gradient descent with the rule converges to the constrained
 optimum (see ``skgd.minimize``).
 
+``prefetch_state(i)`` prefetches the state of coordinate i (the sparse
+engine's catch-up calls it a few columns ahead).
+
 ``lazy_scale(i, t)`` is the factor by which the rule multiplies a
 constant gradient of coordinate i in the long run (1 for plain SGD,
 1 / (1 - mu) with momentum, the inverse root of the second moment for
@@ -30,6 +33,7 @@ cdef class Optimizer:
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil
+    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil
     cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
                       double* work) noexcept nogil

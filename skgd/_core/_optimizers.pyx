@@ -4,6 +4,8 @@ cimport cython
 from libc.math cimport INFINITY, pow, sqrt
 import numpy as np
 
+from ._data cimport prefetch
+
 # Most Newton iterations of the metric projection's multiplier (from the
 # left on a concave secular function: monotone, quadratic; a few suffice).
 cdef int MAX_PROJECTION_ITER = 100
@@ -54,6 +56,9 @@ cdef class Optimizer:
 
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0
+
+    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
+        pass
 
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0
@@ -142,6 +147,10 @@ cdef class SGD(Optimizer):
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0 / (1.0 - self.momentum)
 
+    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
+        if self.momentum != 0.0:
+            prefetch(&self.velocity[i])
+
 
 @cython.final
 cdef class Adagrad(Optimizer):
@@ -164,6 +173,9 @@ cdef class Adagrad(Optimizer):
 
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.sum_sq[i]) + self.eps
+
+    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
+        prefetch(&self.sum_sq[i])
 
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0 / self.metric(i, t)
@@ -192,6 +204,9 @@ cdef class RMSprop(Optimizer):
 
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.mean_sq[i]) + self.eps
+
+    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
+        prefetch(&self.mean_sq[i])
 
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0 / self.metric(i, t)
@@ -231,6 +246,10 @@ cdef class Adam(Optimizer):
             self.c2_t = t
             self.c2 = 1.0 - pow(self.beta2, t)
         return sqrt(self.m2[i] / self.c2) + self.eps
+
+    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
+        prefetch(&self.m1[i])
+        prefetch(&self.m2[i])
 
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0 / self.metric(i, t)
