@@ -69,7 +69,7 @@ def make_dataset(X, n_outputs, batch_size):
             X = X.copy()
             X.indices = X.indices.astype(np.int32)
             X.indptr = X.indptr.astype(np.int32)
-        return CSRDataset(X, n_outputs), X
+        return CSRDataset(X, n_outputs, _openmp_effective_n_threads()), X
     n_threads = _openmp_effective_n_threads()
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 

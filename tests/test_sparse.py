@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from skgd import SGDLinearRegressor, SGDLogisticClassifier
 
@@ -90,6 +91,25 @@ def test_lazy_rules_step_densely_when_the_decay_factor_is_not_positive(params):
     b = SGDLogisticClassifier(**kw, **params).fit(X.toarray(), y)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["adagrad", "adam"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_lazy_rules_thread_count_does_not_change_a_bit(solver, n_classes):
+    """The per-column work is cut into fixed slices whose sums are added in
+    slice order (batches here hold ~3,000 columns: the threaded branch)."""
+    X = sp.random(2000, 5000, density=0.02, random_state=0, format="csr")
+    y = np.arange(2000) % n_classes
+    fits = []
+    for threads in (1, 2, 3):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            est = SGDLogisticClassifier(
+                solver=solver, average=True, batch_size=64, max_iter=2, tol=None
+            )
+            fits.append(est.set_params(random_state=0).fit(X, y))
+    for est in fits[1:]:
+        assert np.array_equal(est.coef_, fits[0].coef_)
+        assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adagrad", "rmsprop", "adam"])

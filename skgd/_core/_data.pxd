@@ -73,6 +73,7 @@ cdef class Dataset:
     cdef readonly Py_ssize_t n_samples
     cdef readonly Py_ssize_t n_features
     cdef Py_ssize_t n_outputs
+    cdef readonly int n_threads  # OpenMP threads the engine may use
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil
@@ -96,7 +97,6 @@ cdef class DenseDataset(Dataset):
     cdef const double[:, ::1] X64
     cdef const float[:, ::1] X32
     cdef bint is_float32
-    cdef int n_threads
     cdef Py_ssize_t n_chunks
     cdef Py_ssize_t block_rows
     # Byte buffers, viewed in the dtype of X, per chunk: gathered rows, the

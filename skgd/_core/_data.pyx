@@ -428,11 +428,14 @@ cdef class CSRDataset(Dataset):
     X : scipy.sparse CSR matrix or array with int32 index arrays
     n_outputs : int
         Columns K of the coefficient matrix.
+    n_threads : int
+        OpenMP threads for the per-column work of the lazy update rules.
     """
 
-    def __init__(self, X, Py_ssize_t n_outputs):
+    def __init__(self, X, Py_ssize_t n_outputs, int n_threads=1):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
+        self.n_threads = max(1, n_threads)
         self.is_float32 = X.data.dtype == np.float32
         data, indices = X.data, X.indices
         if data.shape[0] == 0:

@@ -236,8 +236,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         and (<SGD>optimizer).momentum == 0.0)
     cdef bint lazy = sparse_batches and not scaled
     cdef double avg_from = average_start if averaging else -1.0
-    cdef LazyL2 lz = (LazyL2(d, K, P, alpha, avg_from, radius) if lazy
-                      else None)
+    cdef LazyL2 lz = (LazyL2(d, K, P, alpha, avg_from, radius, data.n_threads)
+                      if lazy else None)
     cdef ScaledSGD sc = (ScaledSGD(data, K, P, alpha, avg_from, radius)
                          if scaled else None)
     cdef double* avg = &theta_avg[0] if averaging else NULL
@@ -326,7 +326,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 averaged = averaging and t > average_start
                 if lazy:
                     lz.n_cols = data.columns(batch_rows, start, b, &lz.cols[0])
-                    lz.catch_up(optimizer, W, avg, t)
+                    lz.catch_up(optimizer, W, avg, G, t)
                     sq_w = lz.sq_w
                     sq_avg = lz.sq_avg
                     if averaged:
@@ -375,7 +375,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     for i in range(b * K):
                         D[i] /= s_batch
                     if lazy:
-                        lz.init_grad(W, G)
+                        # (G = alpha W on the batch's coordinates: catch_up)
                         data.backward(batch_rows, start, b, D, G)
                     # (scaled: the decay is in a and the step reads D)
                     for k in range(K):

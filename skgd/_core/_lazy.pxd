@@ -6,6 +6,8 @@ cdef class LazyL2:
     cdef double alpha, average_start, radius
     cdef bint averaging, constrained
     cdef double[::1] work, prev
+    cdef int n_threads
+    cdef double[::1] partial  # three sums per slice of a batch's columns
     cdef double log_a
     # Per column: log_a and the update count when it was last brought up
     # to date (interleaved: one cache line for both).
@@ -29,9 +31,14 @@ cdef class LazyL2:
                                const double* avg) noexcept nogil
     cdef void start(self, const double* W, const double* avg,
                     double t) noexcept nogil
+    cdef void _catch_up_slice(self, Optimizer opt, Py_ssize_t ch,
+                              double* W, double* avg, double* G,
+                              double t) noexcept nogil
     cdef void catch_up(self, Optimizer opt, double* W, double* avg,
-                       double t) noexcept nogil
-    cdef void init_grad(self, const double* W, double* G) noexcept nogil
+                       double* G, double t) noexcept nogil
+    cdef void _step_slice(self, Optimizer opt, Py_ssize_t ch, double* W,
+                          double* G, double* avg, double eta,
+                          double t) noexcept nogil
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil
     cdef void _project_all(self, Optimizer opt, double* W, double* avg,

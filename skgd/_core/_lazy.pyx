@@ -21,6 +21,12 @@ Polyak-Ruppert averaging keeps, per coordinate, the sum of W over the
 averaged updates; the missed terms of a decaying coordinate are a
 geometric series at the mean rate (exact for a constant step).
 
+The per-column work of a batch (the catch-up with G = alpha W, the rule's
+step, the averages) is split into ``N_CHUNKS`` fixed slices of the sorted
+columns, run by up to ``n_threads`` OpenMP threads; each slice's share of
+the squared norms is summed in slice order, so that a fit does not depend
+on the number of threads.
+
 The ball constraint ``||W|| <= radius`` (``max_norm``): the projection
 (Euclidean with momentum, in the rule's metric otherwise) changes
 coordinates by different factors, so every coordinate is first brought up
@@ -30,6 +36,7 @@ shrink coordinates), exceeds radius^2; while the constraint is active
 this costs O(d K) per update.
 """
 
+from cython.parallel cimport prange
 from libc.math cimport INFINITY, exp, expm1, log1p
 import numpy as np
 
@@ -42,6 +49,13 @@ cdef double MIN_LOG_A = -200.0
 # Columns ahead whose bookkeeping the catch-up prefetches: a rare column's
 # arrays are cache misses, overlapped this way.
 cdef Py_ssize_t PREFETCH_COLUMNS = 8
+# Fixed slices of a batch's columns, handed to threads one at a time (the
+# rare columns, the costly ones, are the high indices), and the fewest
+# columns for which threads are used (a parallel region costs a few us).
+cdef Py_ssize_t N_CHUNKS = 32
+cdef Py_ssize_t PARALLEL_COLUMNS = 1024
+# Doubles per slice in ``partial``: three sums, padded to a cache line.
+cdef Py_ssize_t PART = 8
 
 
 cdef class LazyL2:
@@ -51,8 +65,10 @@ cdef class LazyL2:
 
     def __init__(self, Py_ssize_t d, Py_ssize_t K, Py_ssize_t P,
                  double alpha, double average_start,
-                 double radius=INFINITY):
+                 double radius=INFINITY, int n_threads=1):
         self.d = d
+        self.n_threads = max(1, n_threads)
+        self.partial = np.zeros(PART * N_CHUNKS)
         self.K = K
         self.dK = d * K
         self.P = P
@@ -159,49 +175,95 @@ cdef class LazyL2:
             prefetch(&avg[i])
             prefetch(&self.sum_w[i])
 
-    cdef void catch_up(self, Optimizer opt, double* W, double* avg,
-                       double t) noexcept nogil:
-        """Bring the batch's columns ``cols[:n_cols]`` to update count t and
-        list their coordinates (and the intercepts) in ``coords``."""
-        cdef Py_ssize_t c, j, k, m = 0
-        cdef double sq[2]
-        sq[0] = 0.0
-        sq[1] = 0.0
-        for c in range(self.n_cols):
-            if c + PREFETCH_COLUMNS < self.n_cols:
+    cdef void _catch_up_slice(self, Optimizer opt, Py_ssize_t ch,
+                              double* W, double* avg, double* G,
+                              double t) noexcept nogil:
+        """``catch_up`` of slice ch of the columns; its changes of ||W||^2
+        and ||avg||^2 and its ||W||^2 after them go to partial[PART ch:]."""
+        cdef Py_ssize_t c, j, k, i
+        cdef Py_ssize_t lo = ch * self.n_cols // N_CHUNKS
+        cdef Py_ssize_t hi = (ch + 1) * self.n_cols // N_CHUNKS
+        cdef double* part = &self.partial[PART * ch]
+        part[0] = 0.0
+        part[1] = 0.0
+        part[2] = 0.0
+        for c in range(lo, hi):
+            if c + PREFETCH_COLUMNS < hi:
                 self._prefetch_column(opt, self.cols[c + PREFETCH_COLUMNS],
                                       W, avg)
             j = self.cols[c]
-            self._catch_up_column(opt, j, W, avg, t, sq)
+            self._catch_up_column(opt, j, W, avg, t, part)
             for k in range(self.K):
-                self.coords[m] = j * self.K + k
-                m += 1
+                i = j * self.K + k
+                self.coords[c * self.K + k] = i
+                G[i] = self.alpha * W[i]
+                part[2] += W[i] * W[i]
+
+    cdef void catch_up(self, Optimizer opt, double* W, double* avg,
+                       double* G, double t) noexcept nogil:
+        """Bring the batch's columns ``cols[:n_cols]`` to update count t,
+        list their coordinates (and the intercepts) in ``coords`` and set
+        G = alpha W on them (the gradient before its data part)."""
+        cdef Py_ssize_t ch, k, m = self.n_cols * self.K
+        cdef int n_threads = (self.n_threads if self.n_cols >= PARALLEL_COLUMNS
+                              else 1)
+        opt.prepare(t)
+        if n_threads > 1:
+            for ch in prange(N_CHUNKS, num_threads=n_threads,
+                             schedule="dynamic"):
+                self._catch_up_slice(opt, ch, W, avg, G, t)
+        else:
+            for ch in range(N_CHUNKS):
+                self._catch_up_slice(opt, ch, W, avg, G, t)
+        self.sq_batch = 0.0
+        for ch in range(N_CHUNKS):
+            self.sq_w += self.partial[PART * ch]
+            self.sq_avg += self.partial[PART * ch + 1]
+            self.sq_batch += self.partial[PART * ch + 2]
         for k in range(self.dK, self.P):
             self.coords[m] = k
+            G[k] = self.alpha * W[k]
             m += 1
         self.n_coords = m
-        self.sq_w += sq[0]
-        self.sq_avg += sq[1]
 
-    cdef void init_grad(self, const double* W, double* G) noexcept nogil:
-        """G = alpha W on the batch's coordinates (before the data part)."""
-        cdef Py_ssize_t c, i
-        cdef double sq = 0.0
-        for c in range(self.n_coords):
+    cdef void _step_slice(self, Optimizer opt, Py_ssize_t ch, double* W,
+                          double* G, double* avg, double eta,
+                          double t) noexcept nogil:
+        """``step`` on slice ch of the coordinates (and of the columns);
+        ||W||^2 and the change of ||avg||^2 go to partial[PART ch:]."""
+        cdef Py_ssize_t c, i, j
+        cdef Py_ssize_t lo = ch * self.n_coords // N_CHUNKS
+        cdef Py_ssize_t hi = (ch + 1) * self.n_coords // N_CHUNKS
+        cdef double n = self._n_avg(t), old
+        cdef double* part = &self.partial[PART * ch]
+        part[0] = 0.0
+        part[1] = 0.0
+        opt.step(W, G, &self.coords[lo], hi - lo, eta, t)
+        for c in range(lo, hi):
             i = self.coords[c]
-            G[i] = self.alpha * W[i]
             if i < self.dK:
-                sq += W[i] * W[i]
-        self.sq_batch = sq
+                part[0] += W[i] * W[i]
+            if n > 0.0:
+                self.sum_w[i] += W[i]
+                old = avg[i]
+                avg[i] = self.sum_w[i] / n
+                if i < self.dK:
+                    part[1] += avg[i] * avg[i] - old * old
+        for c in range(ch * self.n_cols // N_CHUNKS,
+                       (ch + 1) * self.n_cols // N_CHUNKS):
+            j = self.cols[c]
+            self.stamps[2 * j] = self.log_a
+            self.stamps[2 * j + 1] = t
 
     cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
                    double eta, double t) noexcept nogil:
         """Update t: the rule on the batch's coordinates, the decay of the
         others recorded, then the projection onto the ball (if any);
         ``avg`` is NULL without averaging."""
-        cdef Py_ssize_t c, i, j
-        cdef double n = self._n_avg(t), old, sq_w = 0.0, d_avg = 0.0
+        cdef Py_ssize_t c, i, j, ch
         cdef double x = eta * self.alpha
+        cdef int n_threads = (self.n_threads if self.n_cols >= PARALLEL_COLUMNS
+                              else 1)
         if x >= 1.0:
             # The decay factor is not positive: update every coordinate.
             for c in range(self.n_cols):
@@ -223,23 +285,16 @@ cdef class LazyL2:
         else:
             self.log_a += log1p(-x)
             self.sq_w -= self.sq_batch
-        opt.step(W, G, &self.coords[0], self.n_coords, eta, t)
-        for c in range(self.n_coords):
-            i = self.coords[c]
-            if i < self.dK:
-                sq_w += W[i] * W[i]
-            if n > 0.0:
-                self.sum_w[i] += W[i]
-                old = avg[i]
-                avg[i] = self.sum_w[i] / n
-                if i < self.dK:
-                    d_avg += avg[i] * avg[i] - old * old
-        self.sq_w += sq_w
-        self.sq_avg += d_avg
-        for c in range(self.n_cols):
-            j = self.cols[c]
-            self.stamps[2 * j] = self.log_a
-            self.stamps[2 * j + 1] = t
+        if n_threads > 1:
+            for ch in prange(N_CHUNKS, num_threads=n_threads,
+                             schedule="dynamic"):
+                self._step_slice(opt, ch, W, G, avg, eta, t)
+        else:
+            for ch in range(N_CHUNKS):
+                self._step_slice(opt, ch, W, G, avg, eta, t)
+        for ch in range(N_CHUNKS):
+            self.sq_w += self.partial[PART * ch]
+            self.sq_avg += self.partial[PART * ch + 1]
         if self.constrained and self.sq_w > self.radius * self.radius:
             self._project_all(opt, W, avg, t)
         if self.log_a < MIN_LOG_A:

@@ -17,6 +17,10 @@ for the adaptive rules, Adam's ``s`` bias-corrected at update t).
 projected gradient descent with the rule converges to the constrained
 optimum (see ``skgd.minimize``).
 
+``step`` on disjoint coordinates, ``lazy_scale`` and ``metric`` may run
+in several threads at once, the latter two after ``prepare(t)`` (which
+computes what they share at update count t).
+
 ``prefetch_state(i)`` prefetches the state of coordinate i (the sparse
 engine's catch-up calls it a few columns ahead).
 
@@ -34,6 +38,7 @@ cdef class Optimizer:
                    double t) noexcept nogil
     cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil
     cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil
+    cdef void prepare(self, double t) noexcept nogil
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil
     cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
                       double* work) noexcept nogil

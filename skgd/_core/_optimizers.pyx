@@ -60,6 +60,9 @@ cdef class Optimizer:
     cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
         pass
 
+    cdef void prepare(self, double t) noexcept nogil:
+        pass
+
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return 1.0
 
@@ -240,11 +243,14 @@ cdef class Adam(Optimizer):
             theta[j] -= eta * (self.m1[j] / c1) / (
                 sqrt(self.m2[j] / c2) + self.eps)
 
-    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
-        # Called for every coordinate of a batch at the same t.
+    cdef void prepare(self, double t) noexcept nogil:
         if t != self.c2_t:
             self.c2_t = t
             self.c2 = 1.0 - pow(self.beta2, t)
+
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
+        # Called for every coordinate of a batch at the same t.
+        self.prepare(t)
         return sqrt(self.m2[i] / self.c2) + self.eps
 
     cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
