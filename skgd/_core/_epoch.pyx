@@ -158,7 +158,7 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
 
 def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                Schedule schedule, const double[:, ::1] Y,
-               const double[::1] sample_weight, double[::1] theta,
+               const double[:] sample_weight, double[::1] theta,
                double[::1] theta_avg=None, *, double alpha,
                bint fit_intercept, Py_ssize_t batch_size, bint shuffle,
                uint64_t seed, Py_ssize_t max_epochs, double tol,
@@ -175,6 +175,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     Y : ndarray of shape (n_samples, ny)
         Targets: K values (regression) or one class index per row.
     sample_weight : ndarray of shape (n_samples,)
+        Contiguous, or a broadcast constant (stride 0: unit weights without
+        an array of n_samples).
     theta : ndarray of shape (d * K + K,)
         Coefficients (C order, d x K) followed by the K intercepts.
     theta_avg : ndarray like theta or None
@@ -244,9 +246,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double sq_w, sq_avg
 
     # The shuffled order, and the gathered targets and weights (B * (ny + 1)),
-    # only for shuffled rows.
+    # only for shuffled rows or broadcast weights.
+    cdef bint gather_weights = (use_rows or
+                                sample_weight.strides[0] != sizeof(double))
     rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
-    cdef Py_ssize_t gathered = B * (ny + 1) if use_rows else 0
+    cdef Py_ssize_t gathered = B * (ny + 1) if gather_weights else 0
     # The decision values at the average only when averaging.
     cdef Py_ssize_t n_avg_values = B * K if averaging else 0
     buffers = np.zeros(2 * B * K + n_avg_values + gathered + 3 * (dK + K))
@@ -317,6 +321,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     batch_rows = NULL
                     Yb = &Y[start, 0]
                     sb = &sample_weight[start]
+                    if gather_weights:
+                        for i in range(b):
+                            sbuf[i] = sample_weight[start + i]
+                        sb = sbuf
                 s_batch = 0.0
                 for i in range(b):
                     s_batch += sb[i]

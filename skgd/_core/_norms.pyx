@@ -63,9 +63,10 @@ cdef void _chunk(const floating* values, const Py_ssize_t* indptr, Py_ssize_t d,
                  const double* sw, Py_ssize_t lo, Py_ssize_t hi,
                  double* out) noexcept nogil:
     """The N_OUT results of ``weighted_row_norms`` over the rows lo .. hi - 1
-    (dense rows of d values when ``indptr`` is NULL, else CSR)."""
+    (dense rows of d values when ``indptr`` is NULL, else CSR; unit
+    weights when ``sw`` is NULL)."""
     cdef Py_ssize_t i
-    cdef double l1, sq, sum_l1 = 0.0, sum_sq = 0.0, max_sq = 0.0
+    cdef double l1, sq, s = 1.0, sum_l1 = 0.0, sum_sq = 0.0, max_sq = 0.0
     cdef double total = 0.0, max_abs = 0.0
     for i in range(lo, hi):
         if indptr == NULL:
@@ -74,10 +75,12 @@ cdef void _chunk(const floating* values, const Py_ssize_t* indptr, Py_ssize_t d,
             _row_sums(values + indptr[i], indptr[i + 1] - indptr[i], &l1, &sq,
                       &max_abs)
         total += l1
-        if sw[i] == 0.0:
-            continue
-        sum_l1 += sw[i] * l1
-        sum_sq += sw[i] * sq
+        if sw != NULL:
+            s = sw[i]
+            if s == 0.0:
+                continue
+        sum_l1 += s * l1
+        sum_sq += s * sq
         if sq > max_sq:
             max_sq = sq
     out[0] = sum_l1
@@ -105,13 +108,14 @@ cdef void _sums(const floating* values, const Py_ssize_t* indptr,
                 out[k] += partial[N_OUT * c + k]
 
 
-def weighted_row_norms(X, const double[::1] sample_weight, int n_threads=1):
+def weighted_row_norms(X, sample_weight, int n_threads=1):
     """Sums of the row norms of X, weighted by s_i.
 
     Parameters
     ----------
     X : ndarray (C-contiguous) or CSR matrix, float32 or float64
-    sample_weight : ndarray of shape (n_samples,)
+    sample_weight : ndarray of shape (n_samples,), float64
+        May be a broadcast constant (stride 0).
     n_threads : int
 
     Returns
@@ -130,6 +134,14 @@ def weighted_row_norms(X, const double[::1] sample_weight, int n_threads=1):
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
     cdef const Py_ssize_t[::1] indptr
     cdef const Py_ssize_t* ip = NULL
+    cdef const double[::1] weights
+    cdef const double* sw = NULL
+    cdef double constant = 1.0
+    if n > 0 and sample_weight.strides[0] == 0:
+        constant = sample_weight[0]
+    else:
+        weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        sw = &weights[0] if n > 0 else NULL
     if sp.issparse(X):
         indptr = X.indptr.astype(np.intp, copy=False)
         ip = &indptr[0]
@@ -142,8 +154,13 @@ def weighted_row_norms(X, const double[::1] sample_weight, int n_threads=1):
     cdef const float[::1] v32
     if values.dtype == np.float32:
         v32 = values
-        _sums(&v32[0], ip, n, d, &sample_weight[0], n_threads, out)
+        _sums(&v32[0], ip, n, d, sw, n_threads, out)
     else:
         v64 = values
-        _sums(&v64[0], ip, n, d, &sample_weight[0], n_threads, out)
+        _sums(&v64[0], ip, n, d, sw, n_threads, out)
+    if sw == NULL:  # the same weight for every row
+        out[0] *= constant
+        out[1] *= constant
+        if constant == 0.0:
+            out[2] = 0.0
     return tuple(out[k] for k in range(N_OUT))
