@@ -245,12 +245,13 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* avg = &theta_avg[0] if averaging else NULL
     cdef double sq_w, sq_avg
 
-    # The shuffled order, and the gathered targets and weights (B * (ny + 1)),
-    # only for shuffled rows or broadcast weights.
+    # The shuffled order and the gathered targets (B * ny), only for shuffled
+    # rows; the gathered weights (B) also for broadcast weights.
     cdef bint gather_weights = (use_rows or
                                 sample_weight.strides[0] != sizeof(double))
     rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
-    cdef Py_ssize_t gathered = B * (ny + 1) if gather_weights else 0
+    cdef Py_ssize_t gathered_y = B * ny if use_rows else 0
+    cdef Py_ssize_t gathered = gathered_y + (B if gather_weights else 0)
     # The decision values at the average only when averaging.
     cdef Py_ssize_t n_avg_values = B * K if averaging else 0
     buffers = np.zeros(2 * B * K + n_avg_values + gathered + 3 * (dK + K))
@@ -262,7 +263,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* D = Z + B * K
     cdef double* Zavg = D + B * K
     cdef double* ybuf = Zavg + n_avg_values
-    cdef double* sbuf = ybuf + B * ny
+    cdef double* sbuf = ybuf + gathered_y
     cdef double* G = ybuf + gathered
     cdef double* trial = G + dK + K
     cdef double* metric_work = trial + dK + K
