@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _reference import FIRST_ORDER_RULES, Rule, full_batch_descent
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
@@ -147,3 +148,29 @@ def test_zero_weight_batch_makes_no_update():
     )
     est.fit(X, y, sample_weight=s)
     assert est.t_ == 2  # one update per epoch: the first batch weighs nothing
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),
+        dict(shuffle=False),
+        dict(batch_size=10_000, solver="sgd"),
+        dict(sparse=True),
+        dict(sparse=True, solver="sgd"),
+    ],
+)
+def test_no_sample_weight_is_unit_weights(params):
+    """Without sample_weight the core reads one broadcast value; the fit is
+    the one with an explicit array of ones, bit for bit."""
+    params = dict(params)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 5))
+    y = (X[:, 0] + rng.normal(size=300) > 0).astype(int)
+    if params.pop("sparse", False):
+        X = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+    kw = {**dict(max_iter=3, tol=None, random_state=0, batch_size=32), **params}
+    a = SGDLogisticClassifier(**kw).fit(X, y)
+    b = SGDLogisticClassifier(**kw).fit(X, y, sample_weight=np.ones(300))
+    assert np.array_equal(a.coef_, b.coef_)
+    assert np.array_equal(a.loss_curve_, b.loss_curve_)
