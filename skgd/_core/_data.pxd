@@ -8,7 +8,8 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
 * ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 (one read of the batch
   where the layout allows)
 * ``loss_gradient``: the whole minibatch pass: Z = X_B W + b, the loss
-  and its derivative D = s dloss(Z), G = [X_B 1]^T D (d K + K values,
+  and its derivative D = s dloss(Z) (s NULL: unit weights),
+  G = [X_B 1]^T D (d K + K values,
   overwritten: the intercept's part is the column sums of D), and the
   weighted loss sums at W and, when given, at the average A (the dense
   layout reads each block of rows once for all of it)

@@ -209,11 +209,13 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
                 _add_bias(Zavg + lo * K, bias_avg, nb, K)
         if D == NULL:
             continue
-        values[0] += loss.batch(Z + lo * K, Y + lo * ny, s + lo, nb, ny,
+        values[0] += loss.batch(Z + lo * K, Y + lo * ny,
+                                s + lo if s != NULL else NULL, nb, ny,
                                 D + lo * K)
         if A != NULL:
-            values[1] += loss.batch(Zavg + lo * K, Y + lo * ny, s + lo, nb,
-                                    ny, NULL)
+            values[1] += loss.batch(Zavg + lo * K, Y + lo * ny,
+                                    s + lo if s != NULL else NULL, nb, ny,
+                                    NULL)
         for i in range(lo * K, (lo + nb) * K):
             values[2 + i % K] += D[i]
         if floating is double:

@@ -245,10 +245,13 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* avg = &theta_avg[0] if averaging else NULL
     cdef double sq_w, sq_avg
 
+    # Unit weights (a broadcast 1): no weights are read (sb = NULL).
+    cdef bint unit_weights = (sample_weight.strides[0] == 0
+                              and sample_weight[0] == 1.0)
     # The shuffled order and the gathered targets (B * ny), only for shuffled
-    # rows; the gathered weights (B) also for broadcast weights.
-    cdef bint gather_weights = (use_rows or
-                                sample_weight.strides[0] != sizeof(double))
+    # rows; the gathered weights (B) also for other broadcast weights.
+    cdef bint gather_weights = not unit_weights and (
+        use_rows or sample_weight.strides[0] != sizeof(double))
     rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
     cdef Py_ssize_t gathered_y = B * ny if use_rows else 0
     cdef Py_ssize_t gathered = gathered_y + (B if gather_weights else 0)
@@ -310,25 +313,32 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         if i + PREFETCH_TARGETS < b:
                             # Random reads of y and s: keep many in flight.
                             r = batch_rows[i + PREFETCH_TARGETS]
-                            prefetch(&sample_weight[r])
+                            if gather_weights:
+                                prefetch(&sample_weight[r])
                             prefetch(&Y[r, 0])
                         r = batch_rows[i]
-                        sbuf[i] = sample_weight[r]
+                        if gather_weights:
+                            sbuf[i] = sample_weight[r]
                         for k in range(ny):
                             ybuf[i * ny + k] = Y[r, k]
                     Yb = ybuf
-                    sb = sbuf
                 else:
                     batch_rows = NULL
                     Yb = &Y[start, 0]
-                    sb = &sample_weight[start]
+                if unit_weights:
+                    sb = NULL
+                    s_batch = b
+                else:
                     if gather_weights:
-                        for i in range(b):
-                            sbuf[i] = sample_weight[start + i]
+                        if not use_rows:
+                            for i in range(b):
+                                sbuf[i] = sample_weight[start + i]
                         sb = sbuf
-                s_batch = 0.0
-                for i in range(b):
-                    s_batch += sb[i]
+                    else:
+                        sb = &sample_weight[start]
+                    s_batch = 0.0
+                    for i in range(b):
+                        s_batch += sb[i]
                 if s_batch == 0.0:
                     continue
 

@@ -17,22 +17,25 @@ cdef class Loss:
     cdef double batch(self, const double* Z, const double* Y,
                       const double* s, Py_ssize_t B, Py_ssize_t ny,
                       double* D) noexcept nogil:
-        """Return sum_i s_i loss_i; write D_ik = s_i dloss_i/dz_ik if D."""
+        """Return sum_i s_i loss_i; write D_ik = s_i dloss_i/dz_ik if D
+        (s_i = 1 when s is NULL)."""
         cdef Py_ssize_t i, k, K = self.n_outputs
-        cdef double total = 0.0
+        cdef double total = 0.0, w = 1.0
         for i in range(B):
-            if s[i] == 0.0:
-                # A zero-weight row contributes nothing, not even a NaN.
-                if D != NULL:
-                    for k in range(K):
-                        D[i * K + k] = 0.0
-                continue
+            if s != NULL:
+                w = s[i]
+                if w == 0.0:
+                    # A zero-weight row contributes nothing, not even a NaN.
+                    if D != NULL:
+                        for k in range(K):
+                            D[i * K + k] = 0.0
+                    continue
             if D != NULL:
-                total += s[i] * self.row(Z + i * K, Y + i * ny, D + i * K)
+                total += w * self.row(Z + i * K, Y + i * ny, D + i * K)
                 for k in range(K):
-                    D[i * K + k] *= s[i]
+                    D[i * K + k] *= w
             else:
-                total += s[i] * self.row(Z + i * K, Y + i * ny, NULL)
+                total += w * self.row(Z + i * K, Y + i * ny, NULL)
         return total
 
     def loss_and_gradient(self, const double[:, ::1] Z,
