@@ -116,7 +116,7 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
     def _target_scale(self, Y, sw):
         # The spread of y (about its mean with an intercept, about 0 without):
         # the coefficients scale with it, and so should the adaptive steps.
-        centre = np.average(Y, axis=0, weights=sw) if self.fit_intercept else 0.0
+        centre = self._initial_intercept(Y, sw) if self.fit_intercept else 0.0
         with np.errstate(over="ignore", invalid="ignore"):
             spread = np.average(np.mean((Y - centre) ** 2, axis=1), weights=sw)
         scale = np.sqrt(spread)

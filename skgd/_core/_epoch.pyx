@@ -175,8 +175,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     Y : ndarray of shape (n_samples, ny)
         Targets: K values (regression) or one class index per row.
     sample_weight : ndarray of shape (n_samples,)
-        Contiguous, or a broadcast constant (stride 0: unit weights without
-        an array of n_samples).
+        Contiguous, or a broadcast 1 (stride 0): unit weights, not read
+        (no array of n_samples).
     theta : ndarray of shape (d * K + K,)
         Coefficients (C order, d x K) followed by the K intercepts.
     theta_avg : ndarray like theta or None
@@ -245,13 +245,14 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef double* avg = &theta_avg[0] if averaging else NULL
     cdef double sq_w, sq_avg
 
-    # Unit weights (a broadcast 1): no weights are read (sb = NULL).
-    cdef bint unit_weights = (sample_weight.strides[0] == 0
-                              and sample_weight[0] == 1.0)
-    # The shuffled order and the gathered targets (B * ny), only for shuffled
-    # rows; the gathered weights (B) also for other broadcast weights.
-    cdef bint gather_weights = not unit_weights and (
-        use_rows or sample_weight.strides[0] != sizeof(double))
+    # Unit weights arrive as a broadcast 1 (stride 0) and are not read.
+    cdef bint unit_weights = sample_weight.strides[0] == 0
+    if (sample_weight[0] != 1.0 if unit_weights
+            else sample_weight.strides[0] != sizeof(double)):
+        raise ValueError("sample_weight must be contiguous or a broadcast 1")
+    # The shuffled order and the gathered targets and weights, only for
+    # shuffled rows.
+    cdef bint gather_weights = use_rows and not unit_weights
     rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
     cdef Py_ssize_t gathered_y = B * ny if use_rows else 0
     cdef Py_ssize_t gathered = gathered_y + (B if gather_weights else 0)
@@ -322,20 +323,15 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         for k in range(ny):
                             ybuf[i * ny + k] = Y[r, k]
                     Yb = ybuf
+                    sb = sbuf
                 else:
                     batch_rows = NULL
                     Yb = &Y[start, 0]
+                    sb = &sample_weight[start]
                 if unit_weights:
                     sb = NULL
                     s_batch = b
                 else:
-                    if gather_weights:
-                        if not use_rows:
-                            for i in range(b):
-                                sbuf[i] = sample_weight[start + i]
-                        sb = sbuf
-                    else:
-                        sb = &sample_weight[start]
                     s_batch = 0.0
                     for i in range(b):
                         s_batch += sb[i]

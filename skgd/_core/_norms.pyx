@@ -115,7 +115,7 @@ def weighted_row_norms(X, sample_weight, int n_threads=1):
     ----------
     X : ndarray (C-contiguous) or CSR matrix, float32 or float64
     sample_weight : ndarray of shape (n_samples,), float64
-        May be a broadcast constant (stride 0).
+        Or a broadcast 1 (stride 0): unit weights, not read.
     n_threads : int
 
     Returns
@@ -135,13 +135,12 @@ def weighted_row_norms(X, sample_weight, int n_threads=1):
     cdef const Py_ssize_t[::1] indptr
     cdef const Py_ssize_t* ip = NULL
     cdef const double[::1] weights
-    cdef const double* sw = NULL
-    cdef double constant = 1.0
-    if n > 0 and sample_weight.strides[0] == 0:
-        constant = sample_weight[0]
-    else:
+    cdef const double* sw = NULL  # NULL: unit weights
+    if n > 0 and sample_weight.strides[0] != 0:
         weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
-        sw = &weights[0] if n > 0 else NULL
+        sw = &weights[0]
+    elif n > 0 and sample_weight[0] != 1.0:
+        raise ValueError("a broadcast sample_weight stands for unit weights")
     if sp.issparse(X):
         indptr = X.indptr.astype(np.intp, copy=False)
         ip = &indptr[0]
@@ -158,9 +157,4 @@ def weighted_row_norms(X, sample_weight, int n_threads=1):
     else:
         v64 = values
         _sums(&v64[0], ip, n, d, sw, n_threads, out)
-    if sw == NULL:  # the same weight for every row
-        out[0] *= constant
-        out[1] *= constant
-        if constant == 0.0:
-            out[2] = 0.0
     return tuple(out[k] for k in range(N_OUT))
