@@ -144,8 +144,12 @@ default="auto"
         (stratified for classifiers) instead of the training objective.
     validation_fraction : float, default=0.1
         Fraction of rows held out by ``early_stopping``.
-    shuffle : bool, default=True
-        Reshuffle the rows every epoch.
+    shuffle : bool or "rows", default=True
+        Reshuffle the rows every epoch. True shuffles runs of
+        ``min(batch_size // 16, n_samples // 4096)`` consecutive rows
+        (single rows for small X), from a random phase every epoch: a batch
+        is then 16 or more random stretches of X, which an epoch reads
+        nearly as fast as in order. "rows" always permutes single rows.
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the validation split; an int makes a fit
         bit-for-bit reproducible.
@@ -274,7 +278,7 @@ class BaseSGD(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "shuffle": ["boolean"],
+        "shuffle": ["boolean", StrOptions({"rows"})],
         "random_state": ["random_state"],
         "average": [
             StrOptions({"auto"}),
@@ -514,7 +518,8 @@ class BaseSGD(BaseEstimator):
         result = run_epochs(
             data, core_loss, optimizer, schedule, Y, sw, theta, theta_avg,
             alpha=self.alpha, fit_intercept=self.fit_intercept,
-            batch_size=self.batch_size, shuffle=self.shuffle,
+            batch_size=self.batch_size,
+            shuffle_run=_engine.shuffle_run(X.shape[0], self.batch_size, self.shuffle),
             seed=int(rng.randint(np.iinfo(np.int32).max)),
             max_epochs=max_epochs, tol=tol,
             n_iter_no_change=self.n_iter_no_change,

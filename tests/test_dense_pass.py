@@ -32,6 +32,7 @@ def _problem(n, d, n_classes, seed=0):
         (700, 100, 256),  # 4 chunks of 2 blocks of 32 rows
         (203, 5000, 40),  # blocks of 4 rows, uneven chunks
         (60, 9000, 7),  # rows above 32 KB: one row per block, read in place
+        (16384, 10, 256),  # shuffled in runs of 4 rows
     ],
 )
 @pytest.mark.parametrize("n_classes", [2, 3])

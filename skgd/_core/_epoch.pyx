@@ -24,7 +24,7 @@ from ._data cimport CSRDataset, Dataset, prefetch
 from ._lazy cimport LazyL2
 from ._losses cimport Loss
 from ._optimizers cimport SGD, Optimizer
-from ._random cimport shuffle_indices
+from ._random cimport next_epoch_order
 from ._scaled cimport ScaledSGD
 from ._schedules cimport Schedule
 
@@ -156,11 +156,32 @@ cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
     return eta
 
 
+cdef _run_starts(Py_ssize_t n, Py_ssize_t shuffle_run):
+    """The work array of `next_epoch_order`."""
+    return np.empty(n // shuffle_run + 2 if shuffle_run > 1 else 1,
+                    dtype=np.intp)
+
+
+def epoch_orders(Py_ssize_t n, Py_ssize_t shuffle_run, uint64_t seed,
+                 Py_ssize_t n_epochs):
+    """Python access for tests: the row order of each of the first
+    ``n_epochs`` epochs of `run_epochs` (``shuffle_run >= 1``)."""
+    orders = np.empty((n_epochs, n), dtype=np.intp)
+    cdef Py_ssize_t[::1] rows = np.arange(n, dtype=np.intp)
+    cdef Py_ssize_t[::1] run_starts = _run_starts(n, shuffle_run)
+    cdef uint64_t rng = seed
+    for e in range(n_epochs):
+        next_epoch_order(&rows[0], n, shuffle_run, &run_starts[0], &rng)
+        orders[e] = rows
+    return orders
+
+
 def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                Schedule schedule, const double[:, ::1] Y,
                const double[:] sample_weight, double[::1] theta,
                double[::1] theta_avg=None, *, double alpha,
-               bint fit_intercept, Py_ssize_t batch_size, bint shuffle,
+               bint fit_intercept, Py_ssize_t batch_size,
+               Py_ssize_t shuffle_run,
                uint64_t seed, Py_ssize_t max_epochs, double tol,
                Py_ssize_t n_iter_no_change, double t_start=0.0,
                Py_ssize_t epoch_start=0, double average_start=-1.0,
@@ -184,6 +205,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         ``t > average_start`` when ``average_start >= 0``.
     alpha : float
         L2 strength.
+    shuffle_run : int
+        The epoch order: 0 keeps the rows in order, 1 reshuffles them
+        (Fisher-Yates), ``r > 1`` reshuffles runs of ``r`` consecutive rows
+        (from a random phase), so that a shuffled epoch reads X in
+        contiguous stretches.
     tol : float
         Stop when the monitored value has not improved by ``tol`` for
         ``n_iter_no_change`` epochs (after the schedule's ``on_plateau``
@@ -225,7 +251,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef Py_ssize_t P = dK + K if fit_intercept else dK
     cdef Py_ssize_t B = min(batch_size, n)
     cdef bint full_batch = B >= n
-    cdef bint use_rows = shuffle and not full_batch
+    cdef bint use_rows = shuffle_run > 0 and not full_batch
     cdef bint averaging = average_start >= 0.0 and theta_avg is not None
     cdef bint monitor_tol = tol > -INFINITY
     cdef double radius = max_norm if max_norm > 0.0 else INFINITY
@@ -254,6 +280,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     # shuffled rows.
     cdef bint gather_weights = use_rows and not unit_weights
     rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
+    cdef Py_ssize_t[::1] run_starts = _run_starts(n if use_rows else 0,
+                                                  shuffle_run)
     cdef Py_ssize_t gathered_y = B * ny if use_rows else 0
     cdef Py_ssize_t gathered = gathered_y + (B if gather_weights else 0)
     # The decision values at the average only when averaging.
@@ -297,7 +325,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         epoch = epoch_start + e
         with nogil:
             if use_rows:
-                shuffle_indices(&rows[0], n, &rng)
+                next_epoch_order(&rows[0], n, shuffle_run, &run_starts[0],
+                                 &rng)
             obj_epoch = 0.0
             s_epoch = 0.0
             for start_batch in range(n_batches):

@@ -21,3 +21,40 @@ cdef inline void shuffle_indices(Py_ssize_t* idx, Py_ssize_t n,
         tmp = idx[i]
         idx[i] = idx[j]
         idx[j] = tmp
+
+
+cdef inline void shuffle_runs(Py_ssize_t* rows, Py_ssize_t n, Py_ssize_t run,
+                              Py_ssize_t* starts,
+                              uint64_t* state) noexcept nogil:
+    """Write to ``rows[:n]`` the runs of ``run`` consecutive rows in random
+    order; the runs start at a random phase (a shorter run ``[0, phase)``
+    first), so which rows share a run changes every epoch. ``starts`` holds
+    ``n // run + 2`` values."""
+    cdef Py_ssize_t phase = <Py_ssize_t>(next_uint64(state) % <uint64_t>run)
+    cdef Py_ssize_t m = 0, q, r, s, end, k = 0
+    if phase > 0:
+        starts[0] = 0
+        m = 1
+    s = phase
+    while s < n:
+        starts[m] = s
+        m += 1
+        s += run
+    shuffle_indices(starts, m, state)
+    for q in range(m):
+        s = starts[q]
+        end = phase if s < phase else min(s + run, n)
+        for r in range(s, end):
+            rows[k] = r
+            k += 1
+
+
+cdef inline void next_epoch_order(Py_ssize_t* rows, Py_ssize_t n,
+                                  Py_ssize_t run, Py_ssize_t* starts,
+                                  uint64_t* state) noexcept nogil:
+    """Reshuffle ``rows[:n]`` for the next epoch: runs of ``run`` rows
+    (``starts`` as in `shuffle_runs`), or single rows when ``run == 1``."""
+    if run > 1:
+        shuffle_runs(rows, n, run, starts, state)
+    else:
+        shuffle_indices(rows, n, state)
