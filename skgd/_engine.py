@@ -86,8 +86,8 @@ def shuffle_run(n_samples, batch_size, shuffle):
     when X holds at least ``MIN_RUNS`` of them.
 
     A batch of 256 then reads 16 stretches of 16 rows (12.8 KiB each for
-    100 float64 features), ~1.2x the time of a sequential read on this
-    machine, where single rows in random order cost 1.6-2x. Small X (in
+    100 float64 features), 1.1-1.4x the time of a sequential read on this
+    machine, where single rows in random order cost 1.6-2.1x. Small X (in
     cache anyway) keeps single rows: with few runs, the batches of an epoch
     are less varied. The run depends on the shape and parameters only, so
     dense, CSR, float32 and float64 copies of X are fitted on the same

@@ -27,8 +27,9 @@ cdef class Loss:
         (s_i = 1 when s is NULL).
 
         The log terms of unit-weight rows are summed as the log of their
-        product, one log per ~500 rows instead of one per row: rounding
-        the product adds an absolute error of 1.1e-16 per row.
+        product, taken when it passes LOG_FLUSH (after 500 rows or more for
+        the binary log loss) instead of once per row: rounding the product
+        adds an absolute error of 1.1e-16 per row.
         """
         cdef Py_ssize_t i, k, K = self.n_outputs
         cdef double total = 0.0, w = 1.0, product = 1.0, log_arg
