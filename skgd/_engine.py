@@ -59,6 +59,7 @@ SCHEDULES = (
 
 def make_dataset(X, n_outputs, batch_size):
     """Wrap validated X (C-contiguous ndarray or CSR) without copying it."""
+    n_threads = _openmp_effective_n_threads()
     if sp.issparse(X):
         if X.indices.dtype != np.int32 or X.indptr.dtype != np.int32:
             if X.nnz > np.iinfo(np.int32).max:
@@ -69,8 +70,7 @@ def make_dataset(X, n_outputs, batch_size):
             X = X.copy()
             X.indices = X.indices.astype(np.int32)
             X.indptr = X.indptr.astype(np.int32)
-        return CSRDataset(X, n_outputs, _openmp_effective_n_threads()), X
-    n_threads = _openmp_effective_n_threads()
+        return CSRDataset(X, n_outputs, n_threads), X
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 
 

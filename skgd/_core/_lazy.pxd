@@ -26,6 +26,7 @@ cdef class LazyL2:
     cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
                                double* avg, double t,
                                double* sq) noexcept nogil
+    cdef bint _threaded(self) noexcept nogil
     cdef void _prefetch_column(self, Optimizer opt, Py_ssize_t j,
                                const double* W,
                                const double* avg) noexcept nogil

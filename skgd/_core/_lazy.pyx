@@ -164,6 +164,13 @@ cdef class LazyL2:
                 sq[1] += x * x - avg[i] * avg[i]
                 avg[i] = x
 
+    cdef inline bint _threaded(self) noexcept nogil:
+        """Whether the batch's per-column work is worth a parallel region.
+        The callers branch to a plain loop otherwise: a serialised region
+        (``use_threads_if``) still enters the OpenMP runtime, measured 20%
+        slower per epoch at batch 32 with ~300 columns per batch."""
+        return self.n_threads > 1 and self.n_cols >= PARALLEL_COLUMNS
+
     cdef inline void _prefetch_column(self, Optimizer opt, Py_ssize_t j,
                                       const double* W,
                                       const double* avg) noexcept nogil:
@@ -205,11 +212,9 @@ cdef class LazyL2:
         list their coordinates (and the intercepts) in ``coords`` and set
         G = alpha W on them (the gradient before its data part)."""
         cdef Py_ssize_t ch, k, m = self.n_cols * self.K
-        cdef int n_threads = (self.n_threads if self.n_cols >= PARALLEL_COLUMNS
-                              else 1)
         opt.prepare(t)
-        if n_threads > 1:
-            for ch in prange(N_CHUNKS, num_threads=n_threads,
+        if self._threaded():
+            for ch in prange(N_CHUNKS, num_threads=self.n_threads,
                              schedule="dynamic"):
                 self._catch_up_slice(opt, ch, W, avg, G, t)
         else:
@@ -262,8 +267,6 @@ cdef class LazyL2:
         ``avg`` is NULL without averaging."""
         cdef Py_ssize_t c, i, j, ch
         cdef double x = eta * self.alpha
-        cdef int n_threads = (self.n_threads if self.n_cols >= PARALLEL_COLUMNS
-                              else 1)
         if x >= 1.0:
             # The decay factor is not positive: update every coordinate.
             for c in range(self.n_cols):
@@ -285,8 +288,8 @@ cdef class LazyL2:
         else:
             self.log_a += log1p(-x)
             self.sq_w -= self.sq_batch
-        if n_threads > 1:
-            for ch in prange(N_CHUNKS, num_threads=n_threads,
+        if self._threaded():
+            for ch in prange(N_CHUNKS, num_threads=self.n_threads,
                              schedule="dynamic"):
                 self._step_slice(opt, ch, W, G, avg, eta, t)
         else:
