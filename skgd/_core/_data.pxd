@@ -12,7 +12,10 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
   G = [X_B 1]^T D (d K + K values,
   overwritten: the intercept's part is the column sums of D), and the
   weighted loss sums at W and, when given, at the average A (the dense
-  layout reads each block of rows once for all of it)
+  layout reads each block of rows once for all of it); Z, Zavg and D are
+  B x K scratch that a ``blockwise`` layout does not touch
+* ``objective``: the weighted loss sum at W + bias alone (the line
+  search's trial points; Z is scratch, as above)
 * ``columns``: the distinct columns with a stored entry in the batch, in
   increasing order (sparse layouts; -1 for dense data, where every column
   is present)
@@ -75,6 +78,9 @@ cdef class Dataset:
     cdef readonly Py_ssize_t n_features
     cdef Py_ssize_t n_outputs
     cdef readonly int n_threads  # OpenMP threads the engine may use
+    # loss_gradient and objective work block by block and do not use the
+    # caller's B x K buffers (Z, Zavg, D).
+    cdef readonly bint blockwise
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil
@@ -90,6 +96,10 @@ cdef class Dataset:
                             const double* bias_avg, double* Z, double* Zavg,
                             double* D, double* G,
                             double* values) noexcept nogil
+    cdef double objective(self, Loss loss, const Py_ssize_t* rows,
+                          Py_ssize_t start, Py_ssize_t B, const double* Y,
+                          const double* s, Py_ssize_t ny, const double* W,
+                          const double* bias, double* Z) noexcept nogil
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil
 
@@ -100,21 +110,28 @@ cdef class DenseDataset(Dataset):
     cdef bint is_float32
     cdef Py_ssize_t n_chunks
     cdef Py_ssize_t block_rows
-    # Byte buffers, viewed in the dtype of X, per chunk: gathered rows, the
-    # chunk's gradient and float32 products; and the chunks' loss sums.
+    # Per chunk: gathered rows and the chunk's gradient (bytes, viewed in
+    # the dtype of X), a block's products and loss derivatives (double,
+    # and float for float32 X), the chunk's loss sums.
     cdef unsigned char[::1] Xb
     cdef unsigned char[::1] Gc
-    cdef unsigned char[::1] Tc
+    cdef float[::1] Fc
+    cdef double[::1] Dc
     cdef double[::1] values
     # float32 shadows of W and A for single-precision BLAS.
     cdef float[::1] W32
 
+    cdef void _pass(self, Loss loss, const Py_ssize_t* rows, Py_ssize_t start,
+                    Py_ssize_t B, const double* Y, const double* s,
+                    Py_ssize_t ny, const double* W, const double* A,
+                    const double* bias, const double* bias_avg, double* Zout,
+                    double* G, double* values) noexcept nogil
     cdef void _run(self, const floating* X, const Py_ssize_t* rows,
                    Py_ssize_t start, Py_ssize_t B, const floating* W,
                    const floating* A, const double* bias,
                    const double* bias_avg, Loss loss, const double* Y,
-                   const double* s, Py_ssize_t ny, double* Z, double* Zavg,
-                   double* D, double* G, double* values) noexcept nogil
+                   const double* s, Py_ssize_t ny, double* Zout, double* G,
+                   double* values) noexcept nogil
 
 
 cdef class CSRDataset(Dataset):

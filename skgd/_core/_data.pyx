@@ -61,6 +61,15 @@ cdef class Dataset:
         for i in range(B * K):
             G[dK + i % K] += D[i]
 
+    cdef double objective(self, Loss loss, const Py_ssize_t* rows,
+                          Py_ssize_t start, Py_ssize_t B, const double* Y,
+                          const double* s, Py_ssize_t ny, const double* W,
+                          const double* bias, double* Z) noexcept nogil:
+        self.forward(rows, start, B, W, Z)
+        if bias != NULL:
+            _add_bias(Z, bias, B, self.n_outputs)
+        return loss.batch(Z, Y, s, B, ny, NULL)
+
     cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
         return -1
@@ -164,22 +173,35 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
                       const floating* W, const floating* A,
                       const double* bias, const double* bias_avg, Loss loss,
                       const double* Y, const double* s, Py_ssize_t ny,
-                      double* Z, double* Zavg, double* D, floating* G,
-                      floating* buf, floating* tmp,
-                      double* values) noexcept nogil:
+                      double* Zout, floating* G, floating* buf, float* ftmp,
+                      double* dtmp, double* values) noexcept nogil:
     """One chunk of n rows, R rows at a time (gathered into ``buf`` when
-    shuffled): Z = X W + bias and, if A, Zavg = X A + bias_avg; then, if D,
-    the loss of each block while it is in cache: D = s dloss(Z),
-    G = X^T D, values = [sum s loss(Z), sum s loss(Zavg), column sums of
-    D (K values)]. ``tmp`` holds 3 R K values (products in float32)."""
-    cdef Py_ssize_t block, lo, nb, i, k, j
+    shuffled). Per block: Z = X W + bias and, if A, Zavg = X A + bias_avg;
+    with ``Zout``, Z is copied there and nothing else is done (no loss);
+    otherwise the loss of the block while it is in cache: values =
+    [sum s loss(Z), sum s loss(Zavg), column sums of D (K values)] and, if
+    G, D = s dloss(Z) and G = X^T D. Block-local buffers: ``dtmp`` 3 R K
+    doubles (Z, Zavg, D), ``ftmp`` 3 R K floats (the same in float32)."""
+    cdef Py_ssize_t block, lo, nb, j, k, RK = R * K
     cdef const floating* Xb
-    cdef floating* Zf = tmp
-    cdef floating* Af = tmp + R * K
-    cdef floating* Df = tmp + 2 * R * K
+    cdef double* Zb = dtmp
+    cdef double* Zab = dtmp + RK
+    cdef double* Db = dtmp + 2 * RK
+    cdef floating* Zf
+    cdef floating* Af
+    cdef floating* Df
+    cdef const double* sb
+    if floating is float:
+        Zf = ftmp
+        Af = ftmp + RK
+        Df = ftmp + 2 * RK
+    else:
+        Zf = Zb
+        Af = Zab
+        Df = Db
     for k in range(2 + K):
         values[k] = 0.0
-    if D != NULL:
+    if G != NULL:
         for j in range(d * K):
             G[j] = 0.0
     for block in range((n + R - 1) // R):
@@ -192,37 +214,33 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
         else:
             _gather(X, d, rows + lo, nb, n - lo, buf)
             Xb = buf
-        if floating is double:
-            Zf = Z + lo * K
-            if A != NULL:
-                Af = Zavg + lo * K
         _dense_forward(Xb, d, nb, W, K, Zf)
         if A != NULL:
             _dense_forward(Xb, d, nb, A, K, Af)
         if floating is float:
-            _to_double(Zf, Z + lo * K, nb * K)
+            _to_double(Zf, Zb, nb * K)
             if A != NULL:
-                _to_double(Af, Zavg + lo * K, nb * K)
+                _to_double(Af, Zab, nb * K)
         if bias != NULL:
-            _add_bias(Z + lo * K, bias, nb, K)
+            _add_bias(Zb, bias, nb, K)
             if A != NULL:
-                _add_bias(Zavg + lo * K, bias_avg, nb, K)
-        if D == NULL:
+                _add_bias(Zab, bias_avg, nb, K)
+        if Zout != NULL:
+            memcpy(Zout + lo * K, Zb, nb * K * sizeof(double))
             continue
-        values[0] += loss.batch(Z + lo * K, Y + lo * ny,
-                                s + lo if s != NULL else NULL, nb, ny,
-                                D + lo * K)
+        sb = s + lo if s != NULL else NULL
+        values[0] += loss.batch(Zb, Y + lo * ny, sb, nb, ny,
+                                Db if G != NULL else NULL)
         if A != NULL:
-            values[1] += loss.batch(Zavg + lo * K, Y + lo * ny,
-                                    s + lo if s != NULL else NULL, nb, ny,
-                                    NULL)
-        for i in range(lo * K, (lo + nb) * K):
-            values[2 + i % K] += D[i]
-        if floating is double:
-            Df = D + lo * K
-        else:
+            values[1] += loss.batch(Zab, Y + lo * ny, sb, nb, ny, NULL)
+        if G == NULL:
+            continue
+        for j in range(nb):
+            for k in range(K):
+                values[2 + k] += Db[j * K + k]
+        if floating is float:
             for j in range(nb * K):
-                Df[j] = <float>D[lo * K + j]
+                Df[j] = <float>Db[j]
         _dense_backward(Xb, d, nb, Df, K, G)
 
 
@@ -254,6 +272,7 @@ cdef class DenseDataset(Dataset):
                  int n_threads=1):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
+        self.blockwise = True
         self.is_float32 = X.dtype == np.float32
         cdef Py_ssize_t d = self.n_features, K = n_outputs
         cdef Py_ssize_t itemsize = X.dtype.itemsize
@@ -265,7 +284,9 @@ cdef class DenseDataset(Dataset):
         cdef Py_ssize_t R = self.block_rows
         self.Xb = np.zeros(self.n_chunks * R * max(d, 1) * itemsize, np.uint8)
         self.Gc = np.zeros(self.n_chunks * max(d * K, 1) * itemsize, np.uint8)
-        self.Tc = np.zeros(self.n_chunks * 3 * R * K * itemsize, np.uint8)
+        self.Fc = np.zeros(self.n_chunks * 3 * R * K if self.is_float32 else 1,
+                           np.float32)
+        self.Dc = np.zeros(self.n_chunks * 3 * R * K)
         self.values = np.zeros((2 + K) * self.n_chunks)
         if self.is_float32:
             self.X32 = X
@@ -275,9 +296,8 @@ cdef class DenseDataset(Dataset):
 
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        # The same pass, stopped before the loss (D is NULL).
-        self.loss_gradient(None, rows, start, B, NULL, NULL, 0, W, NULL, NULL,
-                           NULL, Z, NULL, NULL, NULL, NULL)
+        self._pass(None, rows, start, B, NULL, NULL, 0, W, NULL, NULL, NULL,
+                   Z, NULL, NULL)
 
     cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* Y,
@@ -286,10 +306,29 @@ cdef class DenseDataset(Dataset):
                             const double* bias_avg, double* Z, double* Zavg,
                             double* D, double* G,
                             double* values) noexcept nogil:
+        self._pass(loss, rows, start, B, Y, s, ny, W, A, bias, bias_avg, NULL,
+                   G, values)
+
+    cdef double objective(self, Loss loss, const Py_ssize_t* rows,
+                          Py_ssize_t start, Py_ssize_t B, const double* Y,
+                          const double* s, Py_ssize_t ny, const double* W,
+                          const double* bias, double* Z) noexcept nogil:
+        cdef double value[1]
+        self._pass(loss, rows, start, B, Y, s, ny, W, NULL, bias, NULL, NULL,
+                   NULL, value)
+        return value[0]
+
+    cdef void _pass(self, Loss loss, const Py_ssize_t* rows, Py_ssize_t start,
+                    Py_ssize_t B, const double* Y, const double* s,
+                    Py_ssize_t ny, const double* W, const double* A,
+                    const double* bias, const double* bias_avg, double* Zout,
+                    double* G, double* values) noexcept nogil:
+        """``_run`` in the dtype of X (float32: on float32 copies of W
+        and A)."""
         cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
         if not self.is_float32:
             self._run(&self.X64[0, 0], rows, start, B, W, A, bias, bias_avg,
-                      loss, Y, s, ny, Z, Zavg, D, G, values)
+                      loss, Y, s, ny, Zout, G, values)
             return
         for j in range(dK):
             self.W32[j] = <float>W[j]
@@ -297,20 +336,25 @@ cdef class DenseDataset(Dataset):
                 self.W32[dK + j] = <float>A[j]
         self._run(&self.X32[0, 0], rows, start, B, &self.W32[0],
                   &self.W32[dK] if A != NULL else NULL, bias, bias_avg, loss,
-                  Y, s, ny, Z, Zavg, D, G, values)
+                  Y, s, ny, Zout, G, values)
 
     cdef void _run(self, const floating* X, const Py_ssize_t* rows,
                    Py_ssize_t start, Py_ssize_t B, const floating* W,
                    const floating* A, const double* bias,
                    const double* bias_avg, Loss loss, const double* Y,
-                   const double* s, Py_ssize_t ny, double* Z, double* Zavg,
-                   double* D, double* G, double* values) noexcept nogil:
+                   const double* s, Py_ssize_t ny, double* Zout, double* G,
+                   double* values) noexcept nogil:
+        """The chunks of the batch on the threads (``_chunk_pass``), then
+        their loss sums (values[0], and values[1] with A) and, with G,
+        their gradients summed in chunk order."""
         cdef Py_ssize_t c, j, k, lo, n_c, d = self.n_features
         cdef Py_ssize_t K = self.n_outputs, dK = d * K, R = self.block_rows
         cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
         cdef floating* Gc = <floating*>&self.Gc[0]
         cdef floating* buf = <floating*>&self.Xb[0]
-        cdef floating* tmp = <floating*>&self.Tc[0]
+        cdef float* ftmp = &self.Fc[0]
+        cdef Py_ssize_t f_size = 3 * R * K if floating is float else 0
+        cdef double* dtmp = &self.Dc[0]
         cdef double* vals = &self.values[0]
         for c in prange(self.n_chunks, num_threads=self.n_threads,
                         schedule="static", chunksize=1):
@@ -320,19 +364,24 @@ cdef class DenseDataset(Dataset):
                         n_c, R, K, W, A, bias, bias_avg, loss,
                         Y + lo * ny if Y != NULL else NULL,
                         s + lo if s != NULL else NULL, ny,
-                        Z + lo * K, Zavg + lo * K if A != NULL else NULL,
-                        D + lo * K if D != NULL else NULL, Gc + c * dK,
-                        buf + c * R * d, tmp + c * 3 * R * K,
-                        vals + (2 + K) * c)
-        if D == NULL:
+                        Zout + lo * K if Zout != NULL else NULL,
+                        Gc + c * dK if G != NULL else NULL, buf + c * R * d,
+                        ftmp + c * f_size,
+                        dtmp + c * 3 * R * K, vals + (2 + K) * c)
+        if Zout != NULL:
             return
         values[0] = 0.0
-        values[1] = 0.0
+        if A != NULL:
+            values[1] = 0.0
+        for c in range(self.n_chunks):
+            values[0] += vals[(2 + K) * c]
+            if A != NULL:
+                values[1] += vals[(2 + K) * c + 1]
+        if G == NULL:
+            return
         for j in range(dK + K):
             G[j] = 0.0
         for c in range(self.n_chunks):
-            values[0] += vals[(2 + K) * c]
-            values[1] += vals[(2 + K) * c + 1]
             for j in range(dK):
                 G[j] += Gc[c * dK + j]
             for k in range(K):

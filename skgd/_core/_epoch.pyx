@@ -105,10 +105,11 @@ cdef double _batch_objective(Dataset data, Loss loss, const double* W,
                              Py_ssize_t b, const double* Yb, const double* sb,
                              Py_ssize_t ny, double s_batch, double alpha,
                              double* Z) noexcept nogil:
-    """``_objective_at`` after computing Z."""
-    data.forward(rows, start, b, W, Z)
-    return _objective_at(loss, Z, W, dK, fit_intercept, b, Yb, sb, ny, s_batch,
-                         alpha, _sq_norm(W, dK), NULL)
+    """s_batch times the batch objective J_B at theta = W (b at W[dK:]);
+    Z is the dataset's scratch (``Dataset.objective``)."""
+    return data.objective(loss, rows, start, b, Yb, sb, ny, W,
+                          W + dK if fit_intercept else NULL, Z) \
+        + 0.5 * alpha * s_batch * _sq_norm(W, dK)
 
 
 cdef double _armijo_step(Dataset data, Loss loss, double* W, const double* G,
@@ -284,16 +285,19 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                                                   shuffle_run)
     cdef Py_ssize_t gathered_y = B * ny if use_rows else 0
     cdef Py_ssize_t gathered = gathered_y + (B if gather_weights else 0)
-    # The decision values at the average only when averaging.
-    cdef Py_ssize_t n_avg_values = B * K if averaging else 0
-    buffers = np.zeros(2 * B * K + n_avg_values + gathered + 3 * (dK + K))
+    # The batch's decision values and loss derivatives (Z, D; Zavg at the
+    # average when averaging), unless the dataset works block by block
+    # (dense X: then a full batch needs no array of n values).
+    cdef Py_ssize_t n_values = 0 if data.blockwise else B * K
+    cdef Py_ssize_t n_avg_values = n_values if averaging else 0
+    buffers = np.zeros(2 * n_values + n_avg_values + gathered + 3 * (dK + K))
     loss_curve = np.full(max_epochs, np.nan)
     cdef Py_ssize_t[::1] rows = rows_arr
     cdef double[::1] work = buffers
     cdef double[::1] curve = loss_curve
     cdef double* Z = &work[0]
-    cdef double* D = Z + B * K
-    cdef double* Zavg = D + B * K
+    cdef double* D = Z + n_values
+    cdef double* Zavg = D + n_values
     cdef double* ybuf = Zavg + n_avg_values
     cdef double* sbuf = ybuf + gathered_y
     cdef double* G = ybuf + gathered
