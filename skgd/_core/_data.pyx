@@ -390,12 +390,49 @@ cdef class DenseDataset(Dataset):
 
 # ------------------------------------------------------------------ CSR --
 
+cdef inline double _csr_dot(const floating* data, const int* indices,
+                            Py_ssize_t lo, Py_ssize_t hi,
+                            const double* w) noexcept nogil:
+    """Stored values lo .. hi - 1 of a CSR row dotted with w, in two
+    sums (even and odd positions: half the chain of dependent adds)."""
+    cdef Py_ssize_t p
+    cdef double even = 0.0, odd = 0.0
+    for p in range(lo, hi - 1, 2):
+        even += data[p] * w[indices[p]]
+        odd += data[p + 1] * w[indices[p + 1]]
+    if (hi - lo) % 2:
+        even += data[hi - 1] * w[indices[hi - 1]]
+    return even + odd
+
+
+cdef inline void _csr_dot_pair(const floating* data, const int* indices,
+                               Py_ssize_t lo, Py_ssize_t hi, const double* w1,
+                               const double* w2, double* z1,
+                               double* z2) noexcept nogil:
+    """``_csr_dot`` with w1 and w2 in one loop."""
+    cdef Py_ssize_t p, j, k
+    cdef double even1 = 0.0, odd1 = 0.0, even2 = 0.0, odd2 = 0.0
+    for p in range(lo, hi - 1, 2):
+        j = indices[p]
+        k = indices[p + 1]
+        even1 += data[p] * w1[j]
+        odd1 += data[p + 1] * w1[k]
+        even2 += data[p] * w2[j]
+        odd2 += data[p + 1] * w2[k]
+    if (hi - lo) % 2:
+        j = indices[hi - 1]
+        even1 += data[hi - 1] * w1[j]
+        even2 += data[hi - 1] * w2[j]
+    z1[0] = even1 + odd1
+    z2[0] = even2 + odd2
+
+
 cdef void _csr_forward(const floating* data, const int* indices,
                        const int* indptr, const Py_ssize_t* rows,
                        Py_ssize_t start, Py_ssize_t B, const double* W,
                        Py_ssize_t K, double* Z) noexcept nogil:
     cdef Py_ssize_t i, r, p, k
-    cdef double acc, v
+    cdef double v
     cdef const double* w
     for i in range(B):
         if rows != NULL:
@@ -403,10 +440,7 @@ cdef void _csr_forward(const floating* data, const int* indices,
                               i, B)
         r = rows[i] if rows != NULL else start + i
         if K == 1:
-            acc = 0.0
-            for p in range(indptr[r], indptr[r + 1]):
-                acc += data[p] * W[indices[p]]
-            Z[i] = acc
+            Z[i] = _csr_dot(data, indices, indptr[r], indptr[r + 1], W)
             continue
         for k in range(K):
             Z[i * K + k] = 0.0
@@ -423,21 +457,15 @@ cdef void _csr_forward_pair(const floating* data, const int* indices,
                             const double* W2, Py_ssize_t K, double* Z1,
                             double* Z2) noexcept nogil:
     cdef Py_ssize_t i, r, p, k, j
-    cdef double v, acc1, acc2
+    cdef double v
     for i in range(B):
         if rows != NULL:
             prefetch_csr_rows(data, sizeof(floating), indices, indptr, rows,
                               i, B)
         r = rows[i] if rows != NULL else start + i
         if K == 1:
-            acc1 = 0.0
-            acc2 = 0.0
-            for p in range(indptr[r], indptr[r + 1]):
-                j = indices[p]
-                acc1 += data[p] * W1[j]
-                acc2 += data[p] * W2[j]
-            Z1[i] = acc1
-            Z2[i] = acc2
+            _csr_dot_pair(data, indices, indptr[r], indptr[r + 1], W1, W2,
+                          &Z1[i], &Z2[i])
             continue
         for k in range(K):
             Z1[i * K + k] = 0.0

@@ -31,6 +31,19 @@ cdef double MIN_SCALE = 1e-9
 cdef double MAX_CUM_SCALE = 1e4
 
 
+cdef inline void _move(double* v, double* u, Py_ssize_t c, double dv,
+                       double cum_a, bint averaged, double* vv,
+                       double* sv) noexcept nogil:
+    """v[c] += dv, and its changes of ||v||^2 and <S, v> added to vv and
+    sv (u[c] += cum_a dv when averaging)."""
+    cdef double v_old = v[c]
+    v[c] = v_old + dv
+    vv[0] += dv * (2.0 * v_old + dv)
+    if averaged:
+        sv[0] += (cum_a * v_old - u[c]) * dv
+        u[c] += cum_a * dv
+
+
 cdef void _apply(const floating* data, const int* indices, const int* indptr,
                  const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t B,
                  Py_ssize_t K, const double* D, double step, double* v,
@@ -40,24 +53,36 @@ cdef void _apply(const floating* data, const int* indices, const int* indptr,
     ||v||^2 and sums[1] = <S, v>, and u += cum_a dv (averaging).
 
     The parts of a coordinate's change may come in any order: S = cum_a v
-    - u does not move with them, so each part adds S_j dv to <S, v>."""
-    cdef Py_ssize_t i, r, p, k, c
-    cdef double vv = sums[0], sv = sums[1], dv, v_old, x
+    - u does not move with them, so each part adds S_j dv to <S, v>.
+    With K = 1 the stored values go in pairs to two pairs of sums (half
+    the length of their chains of dependent additions)."""
+    cdef Py_ssize_t i, r, p, end, k, c
+    cdef double x
+    cdef double vv0 = sums[0], vv1 = 0.0, sv0 = sums[1], sv1 = 0.0
     for i in range(B):
         r = rows[i] if rows != NULL else start + i
-        for p in range(indptr[r], indptr[r + 1]):
+        p = indptr[r]
+        end = indptr[r + 1]
+        if K == 1:
+            x = step * D[i]
+            while p + 1 < end:
+                _move(v, u, indices[p], x * data[p], cum_a, averaged,
+                      &vv0, &sv0)
+                _move(v, u, indices[p + 1], x * data[p + 1], cum_a,
+                      averaged, &vv1, &sv1)
+                p += 2
+            if p < end:
+                _move(v, u, indices[p], x * data[p], cum_a, averaged,
+                      &vv0, &sv0)
+            continue
+        for p in range(p, end):
             x = step * data[p]
             c = indices[p] * K
             for k in range(K):
-                dv = x * D[i * K + k]
-                v_old = v[c + k]
-                v[c + k] = v_old + dv
-                vv += dv * (2.0 * v_old + dv)
-                if averaged:
-                    sv += (cum_a * v_old - u[c + k]) * dv
-                    u[c + k] += cum_a * dv
-    sums[0] = vv
-    sums[1] = sv
+                _move(v, u, c + k, x * D[i * K + k], cum_a, averaged,
+                      &vv0, &sv0)
+    sums[0] = vv0 + vv1
+    sums[1] = sv0 + sv1
 
 
 cdef class ScaledSGD:
