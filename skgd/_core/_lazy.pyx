@@ -37,7 +37,7 @@ this costs O(d K) per update.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, exp, expm1, log1p
+from libc.math cimport INFINITY, expm1, fabs, log1p
 import numpy as np
 
 from ._data cimport prefetch
@@ -56,6 +56,27 @@ cdef Py_ssize_t N_CHUNKS = 32
 cdef Py_ssize_t PARALLEL_COLUMNS = 1024
 # Doubles per slice in ``partial``: three sums, padded to a cache line.
 cdef Py_ssize_t PART = 8
+# Below this |x|, expm1(x) is its Taylor polynomial to x^7 / 7!: relative
+# error below x^7 / 8! < 3e-19, under rounding, at ~4x less cost than libm
+# (the decay a column missed is usually a small exponent).
+cdef double EXPM1_TAYLOR = 1e-2
+
+
+cdef inline double _expm1(double x) noexcept nogil:
+    """e^x - 1 to double precision."""
+    if fabs(x) >= EXPM1_TAYLOR:
+        return expm1(x)
+    return x * (1.0 + x * (1.0 / 2 + x * (1.0 / 6 + x * (1.0 / 24 + x * (
+        1.0 / 120 + x * (1.0 / 720 + x * (1.0 / 5040)))))))
+
+
+def expm1_values(double[::1] x):
+    """Python access for tests: ``_expm1`` of each value."""
+    out = np.empty(x.shape[0])
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        out[i] = _expm1(x[i])
+    return out
 
 
 cdef class LazyL2:
@@ -138,24 +159,22 @@ cdef class LazyL2:
             if w0 == 0.0:
                 continue
             p = opt.lazy_scale(i, t)
-            if k_avg == 0.0:
-                W[i] = w0 * exp(p * dl)
-            else:
-                decay = expm1(p * dl)  # the missed factor, minus 1
+            decay = _expm1(p * dl)  # the missed factor, minus 1
+            if k_avg > 0.0:
                 if dl == 0.0:
                     missed = k_avg
                 else:
                     x = p * dl / k_gap
-                    step_decay = decay if k_gap == 1.0 else expm1(x)
+                    step_decay = decay if k_gap == 1.0 else _expm1(x)
                     if step_decay == 0.0:
                         missed = k_avg
                     elif k_avg == k_gap:  # expm1(k_avg x) is decay
                         missed = (1.0 + step_decay) * decay / step_decay
                     else:
-                        missed = exp((k_gap - k_avg + 1.0) * x) * expm1(
-                            k_avg * x) / step_decay
+                        missed = (1.0 + _expm1((k_gap - k_avg + 1.0) * x)) \
+                            * _expm1(k_avg * x) / step_decay
                 self.sum_w[i] += w0 * missed
-                W[i] = w0 + w0 * decay
+            W[i] = w0 + w0 * decay
             sq[0] += W[i] * W[i] - w0 * w0
         if n > 0.0:
             for k in range(self.K):
