@@ -7,6 +7,9 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
 * ``backward``: G += X_B^T D       (d x K, C order)
 * ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 (one read of the batch
   where the layout allows)
+
+  (these three for the sparse layout, whose lazy and scaled updates need
+  the products apart; the dense layout answers only the two below)
 * ``loss_gradient``: the whole minibatch pass: Z = X_B W + b, the loss
   and its derivative D = s dloss(Z) (s NULL: unit weights),
   G = [X_B 1]^T D (d K + K values,
@@ -124,13 +127,13 @@ cdef class DenseDataset(Dataset):
     cdef void _pass(self, Loss loss, const Py_ssize_t* rows, Py_ssize_t start,
                     Py_ssize_t B, const double* Y, const double* s,
                     Py_ssize_t ny, const double* W, const double* A,
-                    const double* bias, const double* bias_avg, double* Zout,
-                    double* G, double* values) noexcept nogil
+                    const double* bias, const double* bias_avg, double* G,
+                    double* values) noexcept nogil
     cdef void _run(self, const floating* X, const Py_ssize_t* rows,
                    Py_ssize_t start, Py_ssize_t B, const floating* W,
                    const floating* A, const double* bias,
                    const double* bias_avg, Loss loss, const double* Y,
-                   const double* s, Py_ssize_t ny, double* Zout, double* G,
+                   const double* s, Py_ssize_t ny, double* G,
                    double* values) noexcept nogil
 
 

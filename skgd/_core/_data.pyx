@@ -173,12 +173,11 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
                       const floating* W, const floating* A,
                       const double* bias, const double* bias_avg, Loss loss,
                       const double* Y, const double* s, Py_ssize_t ny,
-                      double* Zout, floating* G, floating* buf, float* ftmp,
-                      double* dtmp, double* values) noexcept nogil:
+                      floating* G, floating* buf, float* ftmp, double* dtmp,
+                      double* values) noexcept nogil:
     """One chunk of n rows, R rows at a time (gathered into ``buf`` when
     shuffled). Per block: Z = X W + bias and, if A, Zavg = X A + bias_avg;
-    with ``Zout``, Z is copied there and nothing else is done (no loss);
-    otherwise the loss of the block while it is in cache: values =
+    then the loss of the block while it is in cache: values =
     [sum s loss(Z), sum s loss(Zavg), column sums of D (K values)] and, if
     G, D = s dloss(Z) and G = X^T D. Block-local buffers: ``dtmp`` 3 R K
     doubles (Z, Zavg, D), ``ftmp`` 3 R K floats (the same in float32)."""
@@ -225,9 +224,6 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             _add_bias(Zb, bias, nb, K)
             if A != NULL:
                 _add_bias(Zab, bias_avg, nb, K)
-        if Zout != NULL:
-            memcpy(Zout + lo * K, Zb, nb * K * sizeof(double))
-            continue
         sb = s + lo if s != NULL else NULL
         values[0] += loss.batch(Zb, Y + lo * ny, sb, nb, ny,
                                 Db if G != NULL else NULL)
@@ -294,11 +290,6 @@ cdef class DenseDataset(Dataset):
         else:
             self.X64 = X
 
-    cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
-                      Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        self._pass(None, rows, start, B, NULL, NULL, 0, W, NULL, NULL, NULL,
-                   Z, NULL, NULL)
-
     cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* Y,
                             const double* s, Py_ssize_t ny, const double* W,
@@ -306,8 +297,8 @@ cdef class DenseDataset(Dataset):
                             const double* bias_avg, double* Z, double* Zavg,
                             double* D, double* G,
                             double* values) noexcept nogil:
-        self._pass(loss, rows, start, B, Y, s, ny, W, A, bias, bias_avg, NULL,
-                   G, values)
+        self._pass(loss, rows, start, B, Y, s, ny, W, A, bias, bias_avg, G,
+                   values)
 
     cdef double objective(self, Loss loss, const Py_ssize_t* rows,
                           Py_ssize_t start, Py_ssize_t B, const double* Y,
@@ -315,20 +306,20 @@ cdef class DenseDataset(Dataset):
                           const double* bias, double* Z) noexcept nogil:
         cdef double value[1]
         self._pass(loss, rows, start, B, Y, s, ny, W, NULL, bias, NULL, NULL,
-                   NULL, value)
+                   value)
         return value[0]
 
     cdef void _pass(self, Loss loss, const Py_ssize_t* rows, Py_ssize_t start,
                     Py_ssize_t B, const double* Y, const double* s,
                     Py_ssize_t ny, const double* W, const double* A,
-                    const double* bias, const double* bias_avg, double* Zout,
-                    double* G, double* values) noexcept nogil:
+                    const double* bias, const double* bias_avg, double* G,
+                    double* values) noexcept nogil:
         """``_run`` in the dtype of X (float32: on float32 copies of W
         and A)."""
         cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
         if not self.is_float32:
             self._run(&self.X64[0, 0], rows, start, B, W, A, bias, bias_avg,
-                      loss, Y, s, ny, Zout, G, values)
+                      loss, Y, s, ny, G, values)
             return
         for j in range(dK):
             self.W32[j] = <float>W[j]
@@ -336,13 +327,13 @@ cdef class DenseDataset(Dataset):
                 self.W32[dK + j] = <float>A[j]
         self._run(&self.X32[0, 0], rows, start, B, &self.W32[0],
                   &self.W32[dK] if A != NULL else NULL, bias, bias_avg, loss,
-                  Y, s, ny, Zout, G, values)
+                  Y, s, ny, G, values)
 
     cdef void _run(self, const floating* X, const Py_ssize_t* rows,
                    Py_ssize_t start, Py_ssize_t B, const floating* W,
                    const floating* A, const double* bias,
                    const double* bias_avg, Loss loss, const double* Y,
-                   const double* s, Py_ssize_t ny, double* Zout, double* G,
+                   const double* s, Py_ssize_t ny, double* G,
                    double* values) noexcept nogil:
         """The chunks of the batch on the threads (``_chunk_pass``), then
         their loss sums (values[0], and values[1] with A) and, with G,
@@ -364,12 +355,9 @@ cdef class DenseDataset(Dataset):
                         n_c, R, K, W, A, bias, bias_avg, loss,
                         Y + lo * ny if Y != NULL else NULL,
                         s + lo if s != NULL else NULL, ny,
-                        Zout + lo * K if Zout != NULL else NULL,
                         Gc + c * dK if G != NULL else NULL, buf + c * R * d,
                         ftmp + c * f_size,
                         dtmp + c * 3 * R * K, vals + (2 + K) * c)
-        if Zout != NULL:
-            return
         values[0] = 0.0
         if A != NULL:
             values[1] = 0.0
