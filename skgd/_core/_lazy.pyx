@@ -170,7 +170,7 @@ cdef class LazyL2:
                         missed = k_avg
                     elif k_avg == k_gap:  # expm1(k_avg x) is decay
                         missed = (1.0 + step_decay) * decay / step_decay
-                    else:
+                    else:  # (1 + _expm1: exp, cheap for small exponents)
                         missed = (1.0 + _expm1((k_gap - k_avg + 1.0) * x)) \
                             * _expm1(k_avg * x) / step_decay
                 self.sum_w[i] += w0 * missed
