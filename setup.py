@@ -18,6 +18,7 @@ CORE = [
     "_data",
     "_losses",
     "_norms",
+    "_csr_products",
     "_schedules",
     "_optimizers",
     "_lazy",

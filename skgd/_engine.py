@@ -8,6 +8,7 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from ._core import _losses, _optimizers, _schedules
+from ._core._csr_products import int32_indexed
 from ._core._data import CSRDataset, DenseDataset
 from ._core._norms import weighted_row_norms
 
@@ -61,15 +62,7 @@ def make_dataset(X, n_outputs, batch_size):
     """Wrap validated X (C-contiguous ndarray or CSR) without copying it."""
     n_threads = _openmp_effective_n_threads()
     if sp.issparse(X):
-        if X.indices.dtype != np.int32 or X.indptr.dtype != np.int32:
-            if X.nnz > np.iinfo(np.int32).max:
-                raise ValueError(
-                    "X has more than 2**31 - 1 stored values; skgd's sparse "
-                    "core indexes them with int32. Split X into smaller parts."
-                )
-            X = X.copy()
-            X.indices = X.indices.astype(np.int32)
-            X.indptr = X.indptr.astype(np.int32)
+        X = int32_indexed(X)
         return CSRDataset(X, n_outputs, n_threads), X
     return DenseDataset(X, n_outputs, min(batch_size, X.shape[0]), n_threads), X
 

@@ -21,8 +21,12 @@ the centred Gram matrix for squared error).
 X is only read in row blocks, each converted to float64 on its own: gradient,
 Hessian and Hessian-vector products are summed over the blocks, so the extra
 memory is a block (``_BLOCK_BYTES``), the Hessian and a few n x K arrays,
-never an n x d copy of X. Zero-weight rows contribute exact zeros, so an
-integer weight is exactly a repeated row.
+never an n x d copy of X. CSR data is read whole by the parallel C products
+of ``_core._csr_products`` (decision values, gradient, Hessian-vector
+products, the Jacobi diagonal): rows hold few values, so the products'
+temporaries are n x K or d x K arrays, and X is read once per product.
+Zero-weight rows contribute exact zeros, so an integer weight is exactly a
+repeated row.
 """
 
 import contextlib
@@ -35,7 +39,10 @@ import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh, pinvh
 from scipy.optimize import brentq
 from scipy.special import expit, logsumexp, softmax
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
+
+from ._core import _csr_products
 
 # Bytes of float64 per row block (a block of X, or of its products with the
 # K columns), but at least _MIN_BLOCK_ROWS rows so that each rank-k update of
@@ -186,6 +193,7 @@ def newton_solve(
         )
     n, d = X.shape
     K = int(n_outputs)
+    X = _csr_products.int32_indexed(X) if sp.issparse(X) else X
     w = np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight)
     Y = np.asarray(Y, dtype=np.float64).reshape(n, -1)
     theta = np.zeros(d * K + K) if theta0 is None else np.array(theta0, float)
@@ -291,6 +299,7 @@ def block_terms(
     """
     n, d = X.shape
     K = int(n_outputs)
+    X = _csr_products.int32_indexed(X) if sp.issparse(X) else X
     w = np.asarray(sample_weight, dtype=np.float64)
     lossf = _LOSSES[loss](np.asarray(Y, dtype=np.float64).reshape(n, -1), K)
     W, b = _split_theta(theta, d, K, fit_intercept)
@@ -615,8 +624,17 @@ def _row_chunks(n, K):
         yield slice(start, min(start + rows, n))
 
 
+def _sparse_threads(X, K):
+    """OpenMP threads of the CSR products: one below ``_SMALL_WORK``."""
+    return _openmp_effective_n_threads() if X.nnz * K >= _SMALL_WORK else 1
+
+
 def _decision(X, W, b):
     """Decision values ``X W + b``, shape (n_samples, K), over row blocks."""
+    if sp.issparse(X):
+        Z = _csr_products.csr_times(X, W, _sparse_threads(X, W.shape[1]))
+        Z += b
+        return Z
     Z = np.empty((X.shape[0], W.shape[1]))
     for start, stop, B in _blocks(X, X.shape[1]):
         Z[start:stop] = B @ W
@@ -626,6 +644,9 @@ def _decision(X, W, b):
 
 def _xt_dot(X, G):
     """``X^T G`` for G of shape (n_samples, K), over row blocks."""
+    if sp.issparse(X):
+        threads = _sparse_threads(X, G.shape[1])
+        return _csr_products.csr_transpose_times(X, G, n_threads=threads)
     out = np.zeros((X.shape[1], G.shape[1]))
     for start, stop, B in _blocks(X, X.shape[1]):
         out += B.T @ G[start:stop]
@@ -790,8 +811,14 @@ def _objective(lossf, Z, w, alpha, W):
 def _gradient(lossf, X, Z, w, alpha, W, fit_intercept):
     """Gradient of J: ``(X^T G + alpha W, column sums of G)``, G = w * loss'.
 
-    G is formed block by block, never for all rows at once.
+    For dense X, G is formed block by block, never for all rows at once.
     """
+    if sp.issparse(X):
+        G = np.empty_like(Z)
+        for part in _row_chunks(*Z.shape):
+            G[part] = lossf.rows(part).derivative(Z[part]) * w[part, None]
+        gW = _xt_dot(X, G) + alpha * W
+        return gW, (G.sum(axis=0) if fit_intercept else np.zeros(W.shape[1]))
     gW, gb = alpha * W, np.zeros(W.shape[1])
     for start, stop, B in _blocks(X, X.shape[1]):
         part = slice(start, stop)
@@ -1111,6 +1138,18 @@ def _curvature_times(lossf, curv, w, dZ):
 def _hessian_product(lossf, X, curv, w, alpha, fit_intercept, V):
     """Hessian of J times V (shape (m, K)), in one pass over X."""
     d = X.shape[1]
+    if sp.issparse(X):
+        vb = V[d] if fit_intercept else np.zeros(V.shape[1])
+        out_W, out_b = _csr_products.csr_hessian_times(
+            X,
+            V[:d],
+            vb,
+            w[:, None] * curv,
+            curv if lossf.coupled else None,
+            _sparse_threads(X, V.shape[1]),
+        )
+        out_W += alpha * V[:d]
+        return np.vstack([out_W, out_b[None]]) if fit_intercept else out_W
     out = np.zeros_like(V)
     for start, stop, B in _blocks(X, d):
         dZ = B @ V[:d]
@@ -1141,9 +1180,12 @@ def _hessian_diagonal(lossf, X, curv, w, alpha, fit_intercept):
     d = X.shape[1]
     C = _weighted_diagonal_curvature(lossf, curv, w)
     out = np.zeros((d + bool(fit_intercept), C.shape[1]))
-    for start, stop, B in _blocks(X, d):
-        squares = B.multiply(B) if sp.issparse(B) else B * B
-        out[:d] += squares.T @ C[start:stop]
+    if sp.issparse(X):
+        threads = _sparse_threads(X, C.shape[1])
+        out[:d] = _csr_products.csr_transpose_times(X, C, True, threads)
+    else:
+        for start, stop, B in _blocks(X, d):
+            out[:d] += (B * B).T @ C[start:stop]
     if fit_intercept:
         out[d] = C.sum(axis=0)
     out[:d] += alpha

@@ -145,3 +145,50 @@ def test_lazy_decay_expm1_is_libm_to_one_ulp():
     got = _lazy.expm1_values(x)
     want = np.expm1(x)
     np.testing.assert_array_max_ulp(got, want, maxulp=1)
+
+
+def _wide_problem(n=1000, d=1500, seed=0):
+    """CSR with more columns than Newton assembles a Hessian for."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=0.01, random_state=seed, format="csr")
+    y = (X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n) > 0).astype(int)
+    return X, y
+
+
+def test_auto_takes_newton_cg_on_wide_csr():
+    """solver="auto" on CSR wider than ``_MAX_DENSE_HESSIAN``: Newton by
+    Hessian-vector products, at scikit-learn's optimum (newton-cg, the same
+    C); the dense copy of the same data still gets Adam (the flop rule)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _wide_problem()
+    alpha = 1e-3
+    est = SGDLogisticClassifier(alpha=alpha, tol=1e-10).fit(X, y)
+    assert est.solver_ == "newton"
+    ref = LogisticRegression(
+        C=1 / (alpha * X.shape[0]), solver="newton-cg", tol=1e-12, max_iter=1000
+    ).fit(X, y)
+    scale = np.abs(ref.coef_).max()
+    assert np.abs(est.coef_ - ref.coef_).max() < 1e-6 * scale
+    assert abs(est.intercept_[0] - ref.intercept_[0]) < 1e-6 * scale
+    dense = SGDLogisticClassifier(alpha=alpha, max_iter=2, tol=None)
+    assert dense.fit(X.toarray(), y).solver_ == "adam"
+    # hinge is not twice differentiable: a first-order rule on CSR too
+    from skgd import HingeSVM
+
+    assert HingeSVM(max_iter=2, tol=None).fit(X, y).solver_ == "adam"
+
+
+def test_partial_fit_auto_goes_on_from_the_fit_choice():
+    """A first partial_fit on wide CSR takes Adam (one Newton step per
+    chunk would forget the earlier chunks); after fit chose Newton,
+    partial_fit goes on with a Newton step from the fitted model instead of
+    starting from zero with another solver."""
+    X, y = _wide_problem()
+    stream = SGDLogisticClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    assert stream.solver_ == "adam"
+    est = SGDLogisticClassifier(alpha=1e-3, tol=1e-10).fit(X, y)
+    coef = est.coef_.copy()
+    est.partial_fit(X, y)
+    assert est.solver_ == "newton"
+    assert np.abs(est.coef_ - coef).max() < 1e-6 * np.abs(coef).max()

@@ -76,6 +76,21 @@ cdef extern from *:
                            Py_ssize_t B) noexcept nogil
 
 
+cdef inline double csr_dot(const floating* data, const int* indices,
+                           Py_ssize_t lo, Py_ssize_t hi,
+                           const double* w) noexcept nogil:
+    """Stored values lo .. hi - 1 of a CSR row dotted with w, in two
+    sums (even and odd positions: half the chain of dependent adds)."""
+    cdef Py_ssize_t p
+    cdef double even = 0.0, odd = 0.0
+    for p in range(lo, hi - 1, 2):
+        even += data[p] * w[indices[p]]
+        odd += data[p + 1] * w[indices[p + 1]]
+    if (hi - lo) % 2:
+        even += data[hi - 1] * w[indices[hi - 1]]
+    return even + odd
+
+
 cdef class Dataset:
     cdef readonly Py_ssize_t n_samples
     cdef readonly Py_ssize_t n_features

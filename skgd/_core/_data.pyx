@@ -378,26 +378,11 @@ cdef class DenseDataset(Dataset):
 
 # ------------------------------------------------------------------ CSR --
 
-cdef inline double _csr_dot(const floating* data, const int* indices,
-                            Py_ssize_t lo, Py_ssize_t hi,
-                            const double* w) noexcept nogil:
-    """Stored values lo .. hi - 1 of a CSR row dotted with w, in two
-    sums (even and odd positions: half the chain of dependent adds)."""
-    cdef Py_ssize_t p
-    cdef double even = 0.0, odd = 0.0
-    for p in range(lo, hi - 1, 2):
-        even += data[p] * w[indices[p]]
-        odd += data[p + 1] * w[indices[p + 1]]
-    if (hi - lo) % 2:
-        even += data[hi - 1] * w[indices[hi - 1]]
-    return even + odd
-
-
 cdef inline void _csr_dot_pair(const floating* data, const int* indices,
                                Py_ssize_t lo, Py_ssize_t hi, const double* w1,
                                const double* w2, double* z1,
                                double* z2) noexcept nogil:
-    """``_csr_dot`` with w1 and w2 in one loop."""
+    """``csr_dot`` with w1 and w2 in one loop."""
     cdef Py_ssize_t p, j, k
     cdef double even1 = 0.0, odd1 = 0.0, even2 = 0.0, odd2 = 0.0
     for p in range(lo, hi - 1, 2):
@@ -428,7 +413,7 @@ cdef void _csr_forward(const floating* data, const int* indices,
                               i, B)
         r = rows[i] if rows != NULL else start + i
         if K == 1:
-            Z[i] = _csr_dot(data, indices, indptr[r], indptr[r + 1], W)
+            Z[i] = csr_dot(data, indices, indptr[r], indptr[r + 1], W)
             continue
         for k in range(K):
             Z[i * K + k] = 0.0
