@@ -12,7 +12,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -91,8 +90,10 @@ default="auto"
         Update rule, or "newton": the exact optimum (closed form for
         squared error, damped Newton with a line search for the log loss,
         generalised Newton for the squared hinge; not for the hinge).
-        "auto" takes "newton" when the loss allows it and one Hessian costs
-        at most 1e9 flops (n (d + 1)^2 K^2), and "adam" otherwise.
+        "auto" takes "newton" when the loss allows it and either one Hessian
+        costs at most 1e9 flops (n (d + 1)^2 K^2) or X has more than 1023
+        columns (Newton by conjugate gradients; ``fit`` only), and "adam"
+        otherwise.
     momentum : float, default=0.0
         Heavy-ball momentum of ``solver="sgd"`` (PyTorch's convention).
     nesterov : bool, default=False
@@ -321,7 +322,7 @@ class BaseSGD(BaseEstimator):
         )
         Y, loss, K = self._encode_targets(y, reset=True)
         sw = self._weights(sample_weight, X, y)
-        solver = self._choose_solver(loss, *X.shape, K, sparse=sp.issparse(X))
+        solver = self._choose_solver(loss, *X.shape, K, hessian_free=True)
         warm = self.warm_start and self._state_fits(X.shape[1], K, solver)
         if not warm:
             self._reset_state(X.shape[1], K, solver, self._initial_intercept(Y, sw))
@@ -365,21 +366,26 @@ class BaseSGD(BaseEstimator):
         run = self._run_newton if solver == "newton" else self._run
         return run(X, Y, sw, loss, K, max_epochs=1, partial=True, append=not first_call)
 
-    def _choose_solver(self, loss, n_samples, n_features, n_outputs, sparse=False):
+    def _choose_solver(
+        self, loss, n_samples, n_features, n_outputs, hessian_free=False
+    ):
         """The solver to run: ``self.solver``, or the choice of "auto".
 
         "auto" takes Newton when the loss is twice differentiable and either
         one Hessian costs at most ``AUTO_NEWTON_FLOPS`` (n p^2 for
         p = (d + 1) K unknowns): there it reaches the optimum in a few steps
         where first-order methods may need thousands of epochs
-        (ill-conditioned small problems); or X is CSR (``sparse``) with more
-        than ``_MAX_DENSE_HESSIAN`` columns, where Newton takes its steps by
-        conjugate gradients on Hessian-vector products, each one parallel
-        read of X: on text-like data it reached 1e-7 of J* 4-10x faster than
-        Adam reached 1e-4 (README, "Sparse data"). Otherwise Adam, whose
-        averaged iterates reach 1e-3 of the optimum within one or two epochs
-        on large problems. ``partial_fit`` does not pass ``sparse``: one
-        Newton step per chunk of a stream would forget the earlier chunks.
+        (ill-conditioned small problems); or, with ``hessian_free``, X has
+        more than ``_MAX_DENSE_HESSIAN`` columns, where Newton takes its
+        steps by conjugate gradients on Hessian-vector products, each one
+        read of X (README, "Defaults"): dense or CSR, it reached 1e-5 to
+        1e-11 of J* where Adam stopped at 3e-4 to 2.5e-2; sooner, except on
+        correlated, unscaled dense columns (4-6 s against Adam's 0.7 s,
+        which stopped 2.5e-2 above J*). Otherwise Adam, whose averaged
+        iterates reach 1e-3 of the optimum within one or two epochs on
+        large problems. Only ``fit`` passes ``hessian_free``: one Newton
+        step per chunk of a ``partial_fit`` stream would forget the earlier
+        chunks, and the Dask Newton assembles its Hessians.
         """
         if self.solver == "newton" and loss == "hinge":
             raise ValueError(
@@ -390,8 +396,8 @@ class BaseSGD(BaseEstimator):
         if self.solver != "auto":
             return self.solver
         p = (n_features + 1) * n_outputs
-        by_products = sparse and n_features + 1 > _MAX_DENSE_HESSIAN
-        if loss != "hinge" and (by_products or n_samples * p * p <= AUTO_NEWTON_FLOPS):
+        by_cg = hessian_free and n_features + 1 > _MAX_DENSE_HESSIAN
+        if loss != "hinge" and (by_cg or n_samples * p * p <= AUTO_NEWTON_FLOPS):
             return "newton"
         return "adam"
 

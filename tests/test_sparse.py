@@ -155,10 +155,10 @@ def _wide_problem(n=1000, d=1500, seed=0):
     return X, y
 
 
-def test_auto_takes_newton_cg_on_wide_csr():
-    """solver="auto" on CSR wider than ``_MAX_DENSE_HESSIAN``: Newton by
+def test_auto_takes_newton_cg_on_wide_data():
+    """solver="auto" on X wider than ``_MAX_DENSE_HESSIAN``: Newton by
     Hessian-vector products, at scikit-learn's optimum (newton-cg, the same
-    C); the dense copy of the same data still gets Adam (the flop rule)."""
+    C), on CSR and on the dense copy alike."""
     from sklearn.linear_model import LogisticRegression
 
     X, y = _wide_problem()
@@ -171,8 +171,9 @@ def test_auto_takes_newton_cg_on_wide_csr():
     scale = np.abs(ref.coef_).max()
     assert np.abs(est.coef_ - ref.coef_).max() < 1e-6 * scale
     assert abs(est.intercept_[0] - ref.intercept_[0]) < 1e-6 * scale
-    dense = SGDLogisticClassifier(alpha=alpha, max_iter=2, tol=None)
-    assert dense.fit(X.toarray(), y).solver_ == "adam"
+    dense = SGDLogisticClassifier(alpha=alpha, tol=1e-10).fit(X.toarray(), y)
+    assert dense.solver_ == "newton"
+    assert np.abs(dense.coef_ - ref.coef_).max() < 1e-6 * scale
     # hinge is not twice differentiable: a first-order rule on CSR too
     from skgd import HingeSVM
 
