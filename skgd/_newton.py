@@ -18,15 +18,14 @@ multiplier ``lambda >= 0`` of the constraint (KKT), found by a root search
 on ``||W(alpha + lambda)|| = r`` (a secular equation on the eigenvalues of
 the centred Gram matrix for squared error).
 
-X is only read in row blocks, each converted to float64 on its own: gradient,
-Hessian and Hessian-vector products are summed over the blocks, so the extra
-memory is a block (``_BLOCK_BYTES``), the Hessian and a few n x K arrays,
-never an n x d copy of X. CSR data is read whole by the parallel C products
-of ``_core._csr_products`` (decision values, gradient, Hessian-vector
-products, the Jacobi diagonal): rows hold few values, so the products'
-temporaries are n x K or d x K arrays, and X is read once per product.
-Zero-weight rows contribute exact zeros, so an integer weight is exactly a
-repeated row.
+Dense X is only read in row blocks, each converted to float64 on its own:
+gradient, Hessian and Hessian-vector products are summed over the blocks, so
+the extra memory is a block (``_BLOCK_BYTES``), the Hessian and a few n x K
+arrays, never an n x d copy of X. CSR X is read whole by the parallel C
+products of ``_core._csr_products`` (decision values, gradient,
+Hessian-vector products, the Jacobi diagonal; only an assembled Hessian
+goes by row blocks): their temporaries are n x K and d x K arrays. Zero-weight
+rows contribute exact zeros, so an integer weight is exactly a repeated row.
 """
 
 import contextlib
@@ -632,7 +631,8 @@ def _sparse_threads(X, K):
 
 
 def _decision(X, W, b):
-    """Decision values ``X W + b``, shape (n_samples, K), over row blocks."""
+    """Decision values ``X W + b``, shape (n_samples, K) (dense X by row
+    blocks, CSR in one parallel product)."""
     if sp.issparse(X):
         Z = _csr_products.csr_times(X, W, _sparse_threads(X, W.shape[1]))
         Z += b
@@ -645,7 +645,8 @@ def _decision(X, W, b):
 
 
 def _xt_dot(X, G):
-    """``X^T G`` for G of shape (n_samples, K), over row blocks."""
+    """``X^T G`` for G of shape (n_samples, K) (dense X by row blocks, CSR in
+    one parallel product)."""
     if sp.issparse(X):
         threads = _sparse_threads(X, G.shape[1])
         return _csr_products.csr_transpose_times(X, G, n_threads=threads)
