@@ -633,6 +633,8 @@ def _sparse_threads(X, K):
 def _decision(X, W, b):
     """Decision values ``X W + b``, shape (n_samples, K) (dense X by row
     blocks, CSR in one parallel product)."""
+    if not W.any():  # a start from zero: X (finite) need not be read
+        return np.full((X.shape[0], W.shape[1]), b, dtype=np.float64)
     if sp.issparse(X):
         Z = _csr_products.csr_times(X, W, _sparse_threads(X, W.shape[1]))
         Z += b
