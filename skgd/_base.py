@@ -143,7 +143,9 @@ default="auto"
         with "adaptive").
     early_stopping : bool, default=False
         Monitor the score on a held-out ``validation_fraction`` of the rows
-        (stratified for classifiers) instead of the training objective.
+        (stratified for classifiers) instead of the training objective, in
+        ``fit`` (not ``partial_fit``). First-order solvers only: "auto" then
+        takes "adam", and "newton" raises a ValueError.
     validation_fraction : float, default=0.1
         Fraction of rows held out by ``early_stopping``.
     shuffle : bool or "rows", default=True
@@ -383,7 +385,9 @@ class BaseSGD(BaseEstimator):
         correlated, unscaled dense columns (4-6 s against Adam's 0.7 s,
         which stopped 2.5e-2 above J*). Otherwise Adam, whose averaged
         iterates reach 1e-3 of the optimum within one or two epochs on
-        large problems. Only ``fit`` passes ``hessian_free``: one Newton
+        large problems, and whenever ``fit`` has ``early_stopping`` (a
+        validation score between epochs; with solver="newton" it is an
+        error). Only ``fit`` passes ``hessian_free``: one Newton
         step per chunk of a ``partial_fit`` stream would forget the earlier
         chunks, and the Dask Newton assembles its Hessians.
         """
@@ -393,11 +397,20 @@ class BaseSGD(BaseEstimator):
                 "not; use loss='squared_hinge' or a first-order solver such as "
                 "solver='adam'."
             )
+        if self.solver == "newton" and hessian_free and self.early_stopping:
+            raise ValueError(
+                "early_stopping=True stops on a validation score between epochs, "
+                "and solver='newton' solves to the optimum without epochs; set "
+                "early_stopping=False or use a first-order solver such as "
+                "solver='adam'."
+            )
         if self.solver != "auto":
             return self.solver
         p = (n_features + 1) * n_outputs
+        if loss == "hinge" or (hessian_free and self.early_stopping):
+            return "adam"  # early stopping watches epochs: a first-order rule
         by_cg = hessian_free and n_features + 1 > _MAX_DENSE_HESSIAN
-        if loss != "hinge" and (by_cg or n_samples * p * p <= AUTO_NEWTON_FLOPS):
+        if by_cg or n_samples * p * p <= AUTO_NEWTON_FLOPS:
             return "newton"
         return "adam"
 

@@ -356,3 +356,21 @@ def test_ctrl_c_interrupts_a_fit_and_keeps_the_previous_state(batch_size):
     fresh = clone(est)
     _fit_interrupted(fresh, X, y)
     assert not hasattr(fresh, "coef_")
+
+
+def test_early_stopping_takes_a_first_order_solver():
+    """early_stopping watches a validation score between epochs: "auto"
+    takes Adam where it would take Newton, and Newton itself refuses it."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    assert SGDLogisticClassifier().fit(X, y).solver_ == "newton"
+    est = SGDLogisticClassifier(early_stopping=True, random_state=0).fit(X, y)
+    assert est.solver_ == "adam" and est.score(X, y) > 0.95
+    with pytest.raises(ValueError, match="early_stopping=True .* solver='newton'"):
+        SGDLogisticClassifier(solver="newton", early_stopping=True).fit(X, y)
+    # partial_fit has no early stopping: nothing to refuse
+    SGDLogisticClassifier(solver="newton", early_stopping=True).partial_fit(
+        X, y, classes=[0, 1]
+    )
