@@ -25,6 +25,7 @@ SUITE = {
     "threads": ("Threaded speed-up (issue 11)", "bench_threads.py"),
     "dask": ("Dask (issue 9)", "bench_dask.py"),
     "newton": ("Exact solvers against scikit-learn's (issue 8)", "bench_newton.py"),
+    "wide": ("solver='auto' on wide X: Newton-CG or Adam (issue 6)", "bench_wide.py"),
     "small": ("Small fits: fixed overhead (issue 8)", "bench_small.py"),
     "memory": ("Peak extra memory of a fit (issue 8)", "bench_memory.py"),
     "scaling": ("Epoch time against n (issue 8)", "bench_scaling.py"),
