@@ -18,6 +18,7 @@ import pytest
 import scipy.sparse as sp
 from _reference import FIRST_ORDER_RULES
 from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import GridSearchCV
 
 import skgd
@@ -361,8 +362,6 @@ def test_ctrl_c_interrupts_a_fit_and_keeps_the_previous_state(batch_size):
 def test_early_stopping_takes_a_first_order_solver():
     """early_stopping watches a validation score between epochs: "auto"
     takes Adam where it would take Newton, and Newton itself refuses it."""
-    from sklearn.datasets import load_breast_cancer
-
     X, y = load_breast_cancer(return_X_y=True)
     X = (X - X.mean(0)) / X.std(0)
     assert SGDLogisticClassifier().fit(X, y).solver_ == "newton"

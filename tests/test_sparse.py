@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from skgd import SGDLinearRegressor, SGDLogisticClassifier
+from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
 COMMON = dict(alpha=1e-3, max_iter=8, tol=None, random_state=0, batch_size=32)
 
@@ -159,8 +160,6 @@ def test_auto_takes_newton_cg_on_wide_data():
     """solver="auto" on X wider than ``_MAX_DENSE_HESSIAN``: Newton by
     Hessian-vector products, at scikit-learn's optimum (newton-cg, the same
     C), on CSR and on the dense copy alike."""
-    from sklearn.linear_model import LogisticRegression
-
     X, y = _wide_problem()
     alpha = 1e-3
     est = SGDLogisticClassifier(alpha=alpha, tol=1e-10).fit(X, y)
@@ -175,8 +174,6 @@ def test_auto_takes_newton_cg_on_wide_data():
     assert dense.solver_ == "newton"
     assert np.abs(dense.coef_ - ref.coef_).max() < 1e-6 * scale
     # hinge is not twice differentiable: a first-order rule on CSR too
-    from skgd import HingeSVM
-
     assert HingeSVM(max_iter=2, tol=None).fit(X, y).solver_ == "adam"
 
 
