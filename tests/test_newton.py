@@ -417,3 +417,36 @@ def test_hinge_is_rejected():
     X, Y = problem("log_loss", 1)
     with pytest.raises(ValueError, match="twice differentiable"):
         solve("hinge", X, Y, 1, 1e-2)
+
+
+@pytest.mark.parametrize(
+    ("loss", "K"), [("log_loss", 1), ("squared_hinge", 3), ("squared_error", 1)]
+)
+def test_slow_conjugate_gradients_switch_to_a_sampled_hessian(loss, K, monkeypatch):
+    """Newton-CG on correlated dense columns: after a CG solve of more than
+    ``_SLOW_CG`` products the preconditioner becomes the Hessian estimated
+    on sampled rows; the optimum is the assembled-Hessian one."""
+    rng = np.random.default_rng(0)
+    n, d = 2500, 1100
+    X = rng.standard_normal((n, 20)) @ rng.standard_normal((20, d))
+    X += 0.3 * rng.standard_normal((n, d))
+    X *= np.exp(rng.uniform(-1, 1, d))
+    Z = X @ (rng.standard_normal((d, K)) / X.std(axis=0)[:, None] / 10)
+    Z += rng.standard_normal((n, K))
+    if loss == "squared_error":
+        Y = Z
+    else:
+        Y = (Z > 0).astype(float) if K == 1 else Z.argmax(axis=1)[:, None] * 1.0
+    monkeypatch.setattr(newton_module, "_MAX_GRAM", 0)  # squared error by CG
+    solves = []
+    column_solvers = newton_module._column_solvers
+    monkeypatch.setattr(
+        newton_module,
+        "_column_solvers",
+        lambda blocks: solves.append(len(blocks)) or column_solvers(blocks),
+    )
+    result = solve(loss, X, Y, K, 1e-3)
+    assert result["converged"] and solves and set(solves) == {K}
+    monkeypatch.setattr(newton_module, "_MAX_DENSE_HESSIAN", 10**6)
+    assembled = solve(loss, X, Y, K, 1e-3)["theta"]
+    assert rel_err(result["theta"], assembled) < 1e-8
