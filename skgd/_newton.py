@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh, pinvh
 from scipy.optimize import brentq
-from scipy.special import expit, logsumexp, softmax
+from scipy.special import expit
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
 
@@ -459,6 +459,23 @@ class _BinaryLogLoss(_RowLoss):
         return expit(Z) * expit(-Z)
 
 
+def _logsumexp(Z):
+    """``log sum_k exp(Z[:, k])`` of finite rows, shifted by the row maxima.
+
+    (scipy.special's generic version costs ~0.1 ms a call in array-API
+    dispatch: a third of a small multinomial Newton fit.)
+    """
+    top = Z.max(axis=1)
+    return top + np.log(np.exp(Z - top[:, None]).sum(axis=1))
+
+
+def _softmax(Z):
+    """Row-wise softmax of finite Z, shifted by the row maxima."""
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    E /= E.sum(axis=1, keepdims=True)
+    return E
+
+
 class _MultinomialLogLoss(_RowLoss):
     """Multinomial log loss ``-log softmax(f)_y``.
 
@@ -477,7 +494,7 @@ class _MultinomialLogLoss(_RowLoss):
 
     def value(self, Z):
         """Loss of each row, shape (n_samples, 1)."""
-        return (logsumexp(Z, axis=1) - Z[np.arange(len(self.y)), self.y])[:, None]
+        return (_logsumexp(Z) - Z[np.arange(len(self.y)), self.y])[:, None]
 
     def change(self, Z, dZ):
         """``value(Z + dZ) - value(Z)``, accurate also when it is tiny.
@@ -486,21 +503,21 @@ class _MultinomialLogLoss(_RowLoss):
         """
         out = -dZ[np.arange(len(self.y)), self.y]
         small = np.abs(dZ).max(axis=1) <= 1.0
-        P = softmax(Z[small], axis=1)
+        P = _softmax(Z[small])
         out[small] += np.log1p(np.einsum("ik,ik->i", P, np.expm1(dZ[small])))
         big = ~small
-        out[big] += logsumexp(Z[big] + dZ[big], axis=1) - logsumexp(Z[big], axis=1)
+        out[big] += _logsumexp(Z[big] + dZ[big]) - _logsumexp(Z[big])
         return out[:, None]
 
     def derivative(self, Z):
         """Derivative of the loss with respect to Z: softmax(Z) - onehot(y)."""
-        P = softmax(Z, axis=1)
+        P = _softmax(Z)
         P[np.arange(len(self.y)), self.y] -= 1.0
         return P
 
     def curvature(self, Z):
         """The probabilities p: the row Hessian is diag(p) - p p^T."""
-        return softmax(Z, axis=1)
+        return _softmax(Z)
 
 
 class _SquaredHinge(_RowLoss):
