@@ -5,8 +5,10 @@ each update rule at ``batch_size=256`` (shuffled), in float64 and float32,
 timed as ``(fit(max_iter=k + 1) - fit(max_iter=1)) / k`` so that setup does
 not count; reported as a ratio to one ``X @ w`` pass in the same dtype (the
 memory floor) and to one epoch of scikit-learn's ``SGDClassifier``, all in
-the same run.
-Run: ``python benchmarks/bench_epoch.py``.
+the same run. ``--sweep`` adds the epoch of sgd and adam at batch sizes
+from 64 to 16384, as a ratio to the pass (which batch sizes keep the
+target of issue 8).
+Run: ``python benchmarks/bench_epoch.py [--sweep]``.
 """
 
 import argparse
@@ -62,6 +64,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sweep", action="store_true", help="batch sizes")
     args = parser.parse_args()
 
     rng = np.random.RandomState(0)
@@ -101,6 +104,35 @@ def main():
                 f"| {name} | {np.dtype(dtype).name} | {t * 1e3:.1f} | {ratio:.2f} "
                 f"| {t / sklearn_epoch:.2f} |"
             )
+    if args.sweep:
+        batch_sweep(X, y, floors, args)
+
+
+SWEEP = (64, 128, 256, 512, 1024, 4096, 16384)
+
+
+def batch_sweep(X, y, floors, args):
+    """Print epoch / pass of sgd and adam for each batch size of SWEEP."""
+    print("\n| rule | dtype | " + " | ".join(f"batch {b}" for b in SWEEP) + " |")
+    print("|---|---|" + "--:|" * len(SWEEP))
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        for name in ("sgd", "adam"):
+            ratios = [
+                epoch_time(
+                    lambda k, b=b, p=RULES[name]: SGDLogisticClassifier(
+                        batch_size=b, max_iter=k, tol=None, **p
+                    ),
+                    Xd,
+                    y,
+                    args.epochs,
+                    args.repeats,
+                )
+                / floors[dtype]
+                for b in SWEEP
+            ]
+            cells = " | ".join(f"{r:.2f}x" for r in ratios)
+            print(f"| {name} | {np.dtype(dtype).name} | {cells} |")
 
 
 if __name__ == "__main__":
