@@ -93,8 +93,18 @@ def shuffle_run(n_samples, batch_size, shuffle):
     return max(1, min(batch_size // RUNS_PER_BATCH, n_samples // MIN_RUNS))
 
 
-# Fewest values of X for which row_norms uses several threads (~2 MB).
+# Fewest values of X for which a whole pass over X (the row norms, Newton's
+# CSR products) uses several threads (~2 MB).
 PARALLEL_VALUES = 1 << 18
+
+
+def pass_threads(n_values):
+    """OpenMP threads for one pass over ``n_values`` values of X: one below
+    ``PARALLEL_VALUES``, where waking a second thread costs more than it
+    saves (and waits for a whole time slice when another process holds that
+    core)."""
+    return _openmp_effective_n_threads() if n_values >= PARALLEL_VALUES else 1
+
 
 RowNorms = namedtuple("RowNorms", "mean_l1 mean_sq max_sq max_abs")
 
@@ -117,10 +127,7 @@ def row_norms(X, sample_weight, estimator_name):
         scikit-learn's message, when X holds a NaN or an infinity (the fit
         validates X without its own finiteness pass).
     """
-    n_values = X.nnz if sp.issparse(X) else X.size
-    # Waking a second thread costs more than it saves on a small X (and
-    # waits for a whole time slice when another process holds that core).
-    n_threads = _openmp_effective_n_threads() if n_values >= PARALLEL_VALUES else 1
+    n_threads = pass_threads(X.nnz if sp.issparse(X) else X.size)
     l1, sq, max_sq, total, max_abs = map(
         np.float64, weighted_row_norms(X, sample_weight, n_threads)
     )

@@ -38,11 +38,10 @@ import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh, pinvh
 from scipy.optimize import brentq
 from scipy.special import expit
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
 
 from ._core import _csr_products
-from ._engine import PARALLEL_VALUES
+from ._engine import pass_threads
 
 # Bytes of float64 per row block (a block of X, or of its products with the
 # K columns), but at least _MIN_BLOCK_ROWS rows so that each rank-k update of
@@ -654,9 +653,9 @@ def _row_chunks(n, K):
 
 
 def _sparse_threads(X, K):
-    """OpenMP threads of the CSR products: one below ``PARALLEL_VALUES``
-    (as for the row norms; ``_SMALL_WORK`` is BLAS's threshold, 40x more)."""
-    return _openmp_effective_n_threads() if X.nnz * K >= PARALLEL_VALUES else 1
+    """OpenMP threads of the CSR products (``_engine.pass_threads``;
+    ``_SMALL_WORK`` is BLAS's threshold, 40x more)."""
+    return pass_threads(X.nnz * K)
 
 
 def _decision(X, W, b):

@@ -19,7 +19,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 import numpy as np
 
-from ._data cimport csr_dot
+from ._data cimport csr_add_outer, csr_dot
 
 cdef enum:
     N_PARTS = 4
@@ -40,26 +40,6 @@ cdef void _times(const floating* data, const int* indices, const int* indptr,
         v = V + indices[p] * K
         for k in range(K):
             z[k] += data[p] * v[k]
-
-
-cdef void _add_outer(const floating* data, const int* indices,
-                     const int* indptr, Py_ssize_t row, const double* r,
-                     Py_ssize_t K, bint squared, double* out) noexcept nogil:
-    """``out += x_row^T r`` (or ``(x_row o x_row)^T r``) for r of K values."""
-    cdef Py_ssize_t p, k, lo = indptr[row], hi = indptr[row + 1]
-    cdef double x, r0 = r[0]
-    cdef double* o
-    if K == 1 and not squared:
-        for p in range(lo, hi):
-            out[indices[p]] += data[p] * r0
-        return
-    for p in range(lo, hi):
-        x = data[p]
-        if squared:
-            x = x * x
-        o = out + indices[p] * K
-        for k in range(K):
-            o[k] += x * r[k]
 
 
 cdef void _hessian_row(const floating* data, const int* indices,
@@ -83,7 +63,8 @@ cdef void _hessian_row(const floating* data, const int* indices,
     for k in range(K):
         r[k] = c[k] * (r[k] - mean)
         out_b[k] += r[k]
-    _add_outer(data, indices, indptr, row, r, K, False, out)
+    csr_add_outer(data, indices, indptr[row], indptr[row + 1], r, K, False,
+                  out)
 
 
 def _n_parts(X, K):
@@ -261,8 +242,9 @@ cdef void _transposed_parts(
                        num_threads=n_threads):
         for i in range(bounds[part], bounds[part + 1]):
             if V == NULL:
-                _add_outer(&data[0], &indices[0], &indptr[0], i, &R[i * K], K,
-                           squared, &out[part, 0])
+                csr_add_outer(&data[0], &indices[0], indptr[i],
+                              indptr[i + 1], &R[i * K], K, squared,
+                              &out[part, 0])
             else:
                 _hessian_row(&data[0], &indices[0], &indptr[0], i, V, vb,
                              &R[i * K], NULL if Q == NULL else &Q[i * K], K,

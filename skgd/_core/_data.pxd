@@ -91,6 +91,28 @@ cdef inline double csr_dot(const floating* data, const int* indices,
     return even + odd
 
 
+cdef inline void csr_add_outer(const floating* data, const int* indices,
+                               Py_ssize_t lo, Py_ssize_t hi, const double* r,
+                               Py_ssize_t K, bint squared,
+                               double* out) noexcept nogil:
+    """``out += x^T r`` for the CSR row x of stored values lo .. hi - 1 and
+    r of K values (``squared``: ``(x o x)^T r``); out is d x K, C order."""
+    cdef Py_ssize_t p, k
+    cdef double x, r0 = r[0]
+    cdef double* o
+    if K == 1 and not squared:
+        for p in range(lo, hi):
+            out[indices[p]] += data[p] * r0
+        return
+    for p in range(lo, hi):
+        x = data[p]
+        if squared:
+            x = x * x
+        o = out + indices[p] * K
+        for k in range(K):
+            o[k] += x * r[k]
+
+
 cdef class Dataset:
     cdef readonly Py_ssize_t n_samples
     cdef readonly Py_ssize_t n_features

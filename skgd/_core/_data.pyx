@@ -455,21 +455,11 @@ cdef void _csr_backward(const floating* data, const int* indices,
                         const int* indptr, const Py_ssize_t* rows,
                         Py_ssize_t start, Py_ssize_t B, const double* D,
                         Py_ssize_t K, double* G) noexcept nogil:
-    cdef Py_ssize_t i, r, p, k
-    cdef double v
-    cdef double* g
+    cdef Py_ssize_t i, r
     for i in range(B):
         r = rows[i] if rows != NULL else start + i
-        if K == 1:
-            v = D[i]
-            for p in range(indptr[r], indptr[r + 1]):
-                G[indices[p]] += data[p] * v
-            continue
-        for p in range(indptr[r], indptr[r + 1]):
-            v = data[p]
-            g = G + indices[p] * K
-            for k in range(K):
-                g[k] += v * D[i * K + k]
+        csr_add_outer(data, indices, indptr[r], indptr[r + 1], D + i * K, K,
+                      False, G)
 
 
 cdef class CSRDataset(Dataset):
