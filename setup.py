@@ -25,6 +25,8 @@ CORE = [
     "_scaled",
     "_epoch",
 ]
+# C headers a module includes (rebuild it when they change).
+HEADERS = {"_data": ["dense_rows.h"]}
 DEBUG = os.environ.get("SKGD_DEBUG", "0") not in ("", "0")
 # glibc's vector math library (x86-64 Linux): vectorised exp in the losses.
 LIBMVEC = (
@@ -49,6 +51,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + _vector_math(name)[0],
         libraries=_vector_math(name)[1],
+        depends=[f"skgd/_core/{h}" for h in HEADERS.get(name, ())],
         extra_compile_args=(["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"])
         + ["-fopenmp"],
         extra_link_args=["-fopenmp"],

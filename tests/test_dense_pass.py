@@ -2,7 +2,9 @@
 
 The dense engine cuts a batch into a power-of-two number of chunks, run
 by OpenMP threads, and reads each chunk in blocks of rows that go
-forward, through the loss and backward while in cache. These tests pin
+forward, through the loss and backward while in cache (one output: the
+row kernels of dense_rows.h on the rows in place; several: gathered
+blocks and BLAS). These tests pin
 it against the CSR engine (a different code path: row by row, O(nnz))
 across the shapes that change the chunking and blocking, and check that
 the thread count does not change a single bit.
@@ -33,6 +35,8 @@ def _problem(n, d, n_classes, seed=0):
         (203, 5000, 40),  # blocks of 4 rows, uneven chunks
         (60, 9000, 7),  # rows above 32 KB: one row per block, read in place
         (16384, 10, 256),  # shuffled in runs of 4 rows
+        (500, 33, 64),  # dense_rows.h: vector sums plus a one-value tail
+        (200, 1, 16),  # dense_rows.h: the tail alone
     ],
 )
 @pytest.mark.parametrize("n_classes", [2, 3])

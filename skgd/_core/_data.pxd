@@ -150,14 +150,16 @@ cdef class DenseDataset(Dataset):
     cdef bint is_float32
     cdef Py_ssize_t n_chunks
     cdef Py_ssize_t block_rows
-    # Per chunk: gathered rows and the chunk's gradient (bytes, viewed in
-    # the dtype of X), a block's products and loss derivatives (double,
-    # and float for float32 X), the chunk's loss sums.
-    cdef unsigned char[::1] Xb
-    cdef unsigned char[::1] Gc
-    cdef float[::1] Fc
-    cdef double[::1] Dc
-    cdef double[::1] values
+    # One workspace per chunk, each on cache lines of its own (the threads
+    # write them): the chunk's loss sums (2 + K doubles), a block's
+    # products and loss derivatives (3 R K doubles; and 3 R K floats for
+    # float32 X), the chunk's gradient (d K) and gathered rows (R d), the
+    # last two in the dtype of X. ``at`` holds the offsets of the last four
+    # in bytes.
+    cdef unsigned char[::1] work
+    cdef Py_ssize_t work_start
+    cdef Py_ssize_t chunk_bytes
+    cdef Py_ssize_t at[4]
     # float32 shadows of W and A for single-precision BLAS.
     cdef float[::1] W32
 

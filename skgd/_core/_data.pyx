@@ -1,4 +1,5 @@
-"""Dense (BLAS) and CSR (O(nnz)) implementations of the minibatch products."""
+"""Dense (row kernels and BLAS) and CSR (O(nnz)) implementations of the
+minibatch products."""
 
 from cython cimport floating
 from cython.parallel cimport prange
@@ -110,6 +111,8 @@ cdef Py_ssize_t CHUNK_SIZE = 4096
 cdef Py_ssize_t MAX_CHUNKS = 8
 cdef Py_ssize_t BLOCK_BYTES = 32768
 cdef Py_ssize_t MAX_BLOCK_ROWS = 64
+# Bytes per cache line: the threads' workspaces do not share one.
+cdef Py_ssize_t CACHE_LINE = 64
 
 
 cdef Py_ssize_t _power_of_two_at_most(Py_ssize_t n) noexcept:
@@ -138,6 +141,47 @@ cdef void _dense_backward(const floating* X, int d, int B, const floating* D,
         _gemv(c'N', d, B, 1.0, X, d, D, 1.0, G)
     else:
         _gemm(c'N', c'T', K, d, B, D, K, X, d, 1.0, G, K)
+
+
+cdef extern from "dense_rows.h":
+    void dots_double "skgd_dots_double" (
+        const double* X, Py_ssize_t d, const Py_ssize_t* rows,
+        Py_ssize_t start, Py_ssize_t n, Py_ssize_t ahead, const double* w,
+        const double* a, double* z, double* za) noexcept nogil
+    void dots_float "skgd_dots_float" (
+        const float* X, Py_ssize_t d, const Py_ssize_t* rows,
+        Py_ssize_t start, Py_ssize_t n, Py_ssize_t ahead, const float* w,
+        const float* a, double* z, double* za) noexcept nogil
+    void add_rows_double "skgd_add_rows_double" (
+        const double* X, Py_ssize_t d, const Py_ssize_t* rows,
+        Py_ssize_t start, Py_ssize_t n, const double* D,
+        double* g) noexcept nogil
+    void add_rows_float "skgd_add_rows_float" (
+        const float* X, Py_ssize_t d, const Py_ssize_t* rows,
+        Py_ssize_t start, Py_ssize_t n, const double* D,
+        float* g) noexcept nogil
+
+
+cdef inline void _dots(const floating* X, Py_ssize_t d,
+                       const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t n,
+                       Py_ssize_t ahead, const floating* w, const floating* a,
+                       double* z, double* za) noexcept nogil:
+    """z = X_B w and, if a, za = X_B a (K = 1; dense_rows.h)."""
+    if floating is float:
+        dots_float(X, d, rows, start, n, ahead, w, a, z, za)
+    else:
+        dots_double(X, d, rows, start, n, ahead, w, a, z, za)
+
+
+cdef inline void _add_rows(const floating* X, Py_ssize_t d,
+                           const Py_ssize_t* rows, Py_ssize_t start,
+                           Py_ssize_t n, const double* D,
+                           floating* g) noexcept nogil:
+    """g += X_B^T D (K = 1; dense_rows.h)."""
+    if floating is float:
+        add_rows_float(X, d, rows, start, n, D, g)
+    else:
+        add_rows_double(X, d, rows, start, n, D, g)
 
 
 # Rows prefetched ahead of the one being copied by _gather.
@@ -175,14 +219,17 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
                       const double* Y, const double* s, Py_ssize_t ny,
                       floating* G, floating* buf, float* ftmp, double* dtmp,
                       double* values) noexcept nogil:
-    """One chunk of n rows, R rows at a time (gathered into ``buf`` when
-    shuffled). Per block: Z = X W + bias and, if A, Zavg = X A + bias_avg;
-    then the loss of the block while it is in cache: values =
+    """One chunk of n rows, R rows at a time (K = 1: read in place by the
+    row kernels; K > 1: gathered into ``buf`` when shuffled, for BLAS).
+    Per block: Z = X W + bias and, if A, Zavg = X A + bias_avg; then the
+    loss of the block while it is in cache: values =
     [sum s loss(Z), sum s loss(Zavg), column sums of D (K values)] and, if
     G, D = s dloss(Z) and G = X^T D. Block-local buffers: ``dtmp`` 3 R K
     doubles (Z, Zavg, D), ``ftmp`` 3 R K floats (the same in float32)."""
     cdef Py_ssize_t block, lo, nb, j, k, RK = R * K
-    cdef const floating* Xb
+    cdef const floating* Xb = NULL
+    cdef const Py_ssize_t* at_rows
+    cdef double column_sum
     cdef double* Zb = dtmp
     cdef double* Zab = dtmp + RK
     cdef double* Db = dtmp + 2 * RK
@@ -206,20 +253,24 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
     for block in range((n + R - 1) // R):
         lo = block * R
         nb = min(R, n - lo)
-        if rows == NULL:
-            Xb = X + (start + lo) * d
-        elif nb == 1:
-            Xb = X + rows[lo] * d
+        at_rows = rows + lo if rows != NULL else NULL
+        if K == 1:
+            _dots(X, d, at_rows, start + lo, nb, n - lo, W, A, Zb, Zab)
         else:
-            _gather(X, d, rows + lo, nb, n - lo, buf)
-            Xb = buf
-        _dense_forward(Xb, d, nb, W, K, Zf)
-        if A != NULL:
-            _dense_forward(Xb, d, nb, A, K, Af)
-        if floating is float:
-            _to_double(Zf, Zb, nb * K)
+            if rows == NULL:
+                Xb = X + (start + lo) * d
+            elif nb == 1:
+                Xb = X + rows[lo] * d
+            else:
+                _gather(X, d, at_rows, nb, n - lo, buf)
+                Xb = buf
+            _dense_forward(Xb, d, nb, W, K, Zf)
             if A != NULL:
-                _to_double(Af, Zab, nb * K)
+                _dense_forward(Xb, d, nb, A, K, Af)
+            if floating is float:
+                _to_double(Zf, Zb, nb * K)
+                if A != NULL:
+                    _to_double(Af, Zab, nb * K)
         if bias != NULL:
             _add_bias(Zb, bias, nb, K)
             if A != NULL:
@@ -231,9 +282,14 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             values[1] += loss.batch(Zab, Y + lo * ny, sb, nb, ny, NULL)
         if G == NULL:
             continue
-        for j in range(nb):
-            for k in range(K):
-                values[2 + k] += Db[j * K + k]
+        for k in range(K):
+            column_sum = 0.0
+            for j in range(nb):
+                column_sum += Db[j * K + k]
+            values[2 + k] += column_sum
+        if K == 1:
+            _add_rows(X, d, at_rows, start + lo, nb, Db, G)
+            continue
         if floating is float:
             for j in range(nb * K):
                 Df[j] = <float>Db[j]
@@ -246,10 +302,13 @@ cdef class DenseDataset(Dataset):
     A batch is cut into ``n_chunks`` row chunks (a number that depends on
     the batch shape only, so results do not depend on the thread count),
     processed by up to ``n_threads`` OpenMP threads. A chunk is read in
-    blocks of ``block_rows`` rows; a shuffled block is gathered into a
-    small per-chunk buffer, so that each product is one BLAS call on
-    cached memory, and ``loss_gradient`` passes each block through the
-    loss and back while it is still in cache: X is read once per batch.
+    blocks of ``block_rows`` rows, and ``loss_gradient`` passes each block
+    through the loss and back while it is still in cache: X is read once
+    per batch. With one output the products are the row kernels of
+    dense_rows.h on the rows where they are (both decision values of an
+    averaged fit in one read); with K > 1 a shuffled block is gathered
+    into a small per-chunk buffer, so that each product is one BLAS call
+    on cached memory.
     Each chunk's gradient goes to its own buffer and the buffers are summed
     in chunk order.
 
@@ -278,12 +337,16 @@ cdef class DenseDataset(Dataset):
         self.block_rows = _power_of_two_at_most(
             max(1, min(MAX_BLOCK_ROWS, BLOCK_BYTES // max(1, d * itemsize))))
         cdef Py_ssize_t R = self.block_rows
-        self.Xb = np.zeros(self.n_chunks * R * max(d, 1) * itemsize, np.uint8)
-        self.Gc = np.zeros(self.n_chunks * max(d * K, 1) * itemsize, np.uint8)
-        self.Fc = np.zeros(self.n_chunks * 3 * R * K if self.is_float32 else 1,
-                           np.float32)
-        self.Dc = np.zeros(self.n_chunks * 3 * R * K)
-        self.values = np.zeros((2 + K) * self.n_chunks)
+        sizes = [(2 + K) * 8, 3 * R * K * 8, 3 * R * K * 4 * self.is_float32,
+                 d * K * itemsize, R * d * itemsize]
+        cdef Py_ssize_t i, offset = 0
+        for i in range(5):
+            if i > 0:
+                self.at[i - 1] = offset
+            offset += (sizes[i] + CACHE_LINE - 1) // CACHE_LINE * CACHE_LINE
+        self.chunk_bytes = offset
+        self.work = np.zeros(self.n_chunks * offset + CACHE_LINE, np.uint8)
+        self.work_start = -self.work.base.ctypes.data % CACHE_LINE
         if self.is_float32:
             self.X32 = X
             self.W32 = np.zeros(2 * max(d * K, 1), np.float32)
@@ -341,39 +404,42 @@ cdef class DenseDataset(Dataset):
         cdef Py_ssize_t c, j, k, lo, n_c, d = self.n_features
         cdef Py_ssize_t K = self.n_outputs, dK = d * K, R = self.block_rows
         cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
-        cdef floating* Gc = <floating*>&self.Gc[0]
-        cdef floating* buf = <floating*>&self.Xb[0]
-        cdef float* ftmp = &self.Fc[0]
-        cdef Py_ssize_t f_size = 3 * R * K if floating is float else 0
-        cdef double* dtmp = &self.Dc[0]
-        cdef double* vals = &self.values[0]
+        cdef const floating* Gc
+        cdef const double* vals
+        cdef unsigned char* work = &self.work[self.work_start]
+        cdef unsigned char* w
+        cdef Py_ssize_t size = self.chunk_bytes
         for c in prange(self.n_chunks, num_threads=self.n_threads,
                         schedule="static", chunksize=1):
             lo = min(c * chunk, B)
             n_c = min(chunk, B - lo)
+            w = work + c * size
             _chunk_pass(X, d, rows + lo if rows != NULL else NULL, start + lo,
                         n_c, R, K, W, A, bias, bias_avg, loss,
                         Y + lo * ny if Y != NULL else NULL,
                         s + lo if s != NULL else NULL, ny,
-                        Gc + c * dK if G != NULL else NULL, buf + c * R * d,
-                        ftmp + c * f_size,
-                        dtmp + c * 3 * R * K, vals + (2 + K) * c)
+                        <floating*>(w + self.at[2]) if G != NULL else NULL,
+                        <floating*>(w + self.at[3]), <float*>(w + self.at[1]),
+                        <double*>(w + self.at[0]), <double*>w)
         values[0] = 0.0
         if A != NULL:
             values[1] = 0.0
         for c in range(self.n_chunks):
-            values[0] += vals[(2 + K) * c]
+            vals = <double*>(work + c * size)
+            values[0] += vals[0]
             if A != NULL:
-                values[1] += vals[(2 + K) * c + 1]
+                values[1] += vals[1]
         if G == NULL:
             return
         for j in range(dK + K):
             G[j] = 0.0
         for c in range(self.n_chunks):
+            Gc = <floating*>(work + c * size + self.at[2])
+            vals = <double*>(work + c * size)
             for j in range(dK):
-                G[j] += Gc[c * dK + j]
+                G[j] += Gc[j]
             for k in range(K):
-                G[dK + k] += vals[(2 + K) * c + 2 + k]
+                G[dK + k] += vals[2 + k]
 
 
 # ------------------------------------------------------------------ CSR --
