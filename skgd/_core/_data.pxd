@@ -24,7 +24,11 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
   is present)
 
 with W, Z, D and G in float64 whatever the dtype of X, so that losses,
-update rules and schedules are written once, in double precision.
+update rules and schedules are written once, in double precision. The
+targets Y (ny per row) and weights s of ``loss_gradient`` and ``objective``
+are the batch's, in batch order, except for a ``blockwise`` layout, which
+takes the whole arrays and reads row r's at Y + r ny and s[r] in its own
+threads.
 """
 
 from cython cimport floating
@@ -153,13 +157,13 @@ cdef class DenseDataset(Dataset):
     # One workspace per chunk, each on cache lines of its own (the threads
     # write them): the chunk's loss sums (2 + K doubles), a block's
     # products and loss derivatives (3 R K doubles; and 3 R K floats for
-    # float32 X), the chunk's gradient (d K) and gathered rows (R d), the
-    # last two in the dtype of X. ``at`` holds the offsets of the last four
-    # in bytes.
+    # float32 X), the chunk's gradient (d K) and gathered rows (R d), both
+    # in the dtype of X, and a block's targets and weights (R (K + 1)
+    # doubles). ``at`` holds the offsets of the last five in bytes.
     cdef unsigned char[::1] work
     cdef Py_ssize_t work_start
     cdef Py_ssize_t chunk_bytes
-    cdef Py_ssize_t at[4]
+    cdef Py_ssize_t at[5]
     # float32 shadows of W and A for single-precision BLAS.
     cdef float[::1] W32
 

@@ -218,14 +218,16 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
                       const double* bias, const double* bias_avg, Loss loss,
                       const double* Y, const double* s, Py_ssize_t ny,
                       floating* G, floating* buf, float* ftmp, double* dtmp,
-                      double* values) noexcept nogil:
+                      double* tbuf, double* values) noexcept nogil:
     """One chunk of n rows, R rows at a time (K = 1: read in place by the
     row kernels; K > 1: gathered into ``buf`` when shuffled, for BLAS).
     Per block: Z = X W + bias and, if A, Zavg = X A + bias_avg; then the
     loss of the block while it is in cache: values =
     [sum s loss(Z), sum s loss(Zavg), column sums of D (K values)] and, if
-    G, D = s dloss(Z) and G = X^T D. Block-local buffers: ``dtmp`` 3 R K
-    doubles (Z, Zavg, D), ``ftmp`` 3 R K floats (the same in float32)."""
+    G, D = s dloss(Z) and G = X^T D. Y and s are whole (row r at Y + r ny,
+    s[r]). Block-local buffers: ``dtmp`` 3 R K doubles (Z, Zavg, D),
+    ``ftmp`` 3 R K floats (the same in float32), ``tbuf`` R (ny + 1)
+    doubles (a shuffled block's targets and weights)."""
     cdef Py_ssize_t block, lo, nb, j, k, RK = R * K
     cdef const floating* Xb = NULL
     cdef const Py_ssize_t* at_rows
@@ -237,6 +239,7 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
     cdef floating* Af
     cdef floating* Df
     cdef const double* sb
+    cdef const double* Yb
     if floating is float:
         Zf = ftmp
         Af = ftmp + RK
@@ -254,6 +257,11 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
         lo = block * R
         nb = min(R, n - lo)
         at_rows = rows + lo if rows != NULL else NULL
+        if at_rows != NULL:
+            for j in range(nb):
+                prefetch(&Y[at_rows[j] * ny])
+                if s != NULL:
+                    prefetch(&s[at_rows[j]])
         if K == 1:
             _dots(X, d, at_rows, start + lo, nb, n - lo, W, A, Zb, Zab)
         else:
@@ -275,11 +283,22 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             _add_bias(Zb, bias, nb, K)
             if A != NULL:
                 _add_bias(Zab, bias_avg, nb, K)
-        sb = s + lo if s != NULL else NULL
-        values[0] += loss.batch(Zb, Y + lo * ny, sb, nb, ny,
-                                Db if G != NULL else NULL)
+        if at_rows == NULL:
+            Yb = Y + (start + lo) * ny
+            sb = s + start + lo if s != NULL else NULL
+        else:
+            # Targets and weights of the block's rows, read by this thread
+            # (gathered by the caller they would move between the cores).
+            for j in range(nb):
+                for k in range(ny):
+                    tbuf[j * ny + k] = Y[at_rows[j] * ny + k]
+                if s != NULL:
+                    tbuf[nb * ny + j] = s[at_rows[j]]
+            Yb = tbuf
+            sb = tbuf + nb * ny if s != NULL else NULL
+        values[0] += loss.batch(Zb, Yb, sb, nb, ny, Db if G != NULL else NULL)
         if A != NULL:
-            values[1] += loss.batch(Zab, Y + lo * ny, sb, nb, ny, NULL)
+            values[1] += loss.batch(Zab, Yb, sb, nb, ny, NULL)
         if G == NULL:
             continue
         for k in range(K):
@@ -338,9 +357,9 @@ cdef class DenseDataset(Dataset):
             max(1, min(MAX_BLOCK_ROWS, BLOCK_BYTES // max(1, d * itemsize))))
         cdef Py_ssize_t R = self.block_rows
         sizes = [(2 + K) * 8, 3 * R * K * 8, 3 * R * K * 4 * self.is_float32,
-                 d * K * itemsize, R * d * itemsize]
+                 d * K * itemsize, R * d * itemsize, R * (K + 1) * 8]
         cdef Py_ssize_t i, offset = 0
-        for i in range(5):
+        for i in range(6):
             if i > 0:
                 self.at[i - 1] = offset
             offset += (sizes[i] + CACHE_LINE - 1) // CACHE_LINE * CACHE_LINE
@@ -416,11 +435,11 @@ cdef class DenseDataset(Dataset):
             w = work + c * size
             _chunk_pass(X, d, rows + lo if rows != NULL else NULL, start + lo,
                         n_c, R, K, W, A, bias, bias_avg, loss,
-                        Y + lo * ny if Y != NULL else NULL,
-                        s + lo if s != NULL else NULL, ny,
+                        Y, s, ny,
                         <floating*>(w + self.at[2]) if G != NULL else NULL,
                         <floating*>(w + self.at[3]), <float*>(w + self.at[1]),
-                        <double*>(w + self.at[0]), <double*>w)
+                        <double*>(w + self.at[0]), <double*>(w + self.at[4]),
+                        <double*>w)
         values[0] = 0.0
         if A != NULL:
             values[1] = 0.0

@@ -277,13 +277,15 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     if (sample_weight[0] != 1.0 if unit_weights
             else sample_weight.strides[0] != sizeof(double)):
         raise ValueError("sample_weight must be contiguous or a broadcast 1")
-    # The shuffled order and the gathered targets and weights, only for
-    # shuffled rows.
-    cdef bint gather_weights = use_rows and not unit_weights
+    # The shuffled order, and the targets and weights of its batches
+    # gathered here for the layouts that are not blockwise (a blockwise
+    # layout reads them by row number, in its threads).
+    cdef bint gather = use_rows and not data.blockwise
+    cdef bint gather_weights = gather and not unit_weights
     rows_arr = np.arange(n if use_rows else 1, dtype=np.intp)
     cdef Py_ssize_t[::1] run_starts = _run_starts(n if use_rows else 0,
                                                   shuffle_run)
-    cdef Py_ssize_t gathered_y = B * ny if use_rows else 0
+    cdef Py_ssize_t gathered_y = B * ny if gather else 0
     cdef Py_ssize_t gathered = gathered_y + (B if gather_weights else 0)
     # The batch's decision values and loss derivatives (Z, D; Zavg at the
     # average when averaging), unless the dataset works block by block
@@ -341,8 +343,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     # caller's copy, which it then drops.
                     with gil:
                         PyErr_CheckSignals()
-                if use_rows:
-                    batch_rows = &rows[start]
+                batch_rows = &rows[start] if use_rows else NULL
+                if gather:
                     for i in range(b):
                         if i + PREFETCH_TARGETS < b:
                             # Random reads of y and s: keep many in flight.
@@ -357,8 +359,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                             ybuf[i * ny + k] = Y[r, k]
                     Yb = ybuf
                     sb = sbuf
+                elif data.blockwise:
+                    Yb = &Y[0, 0]
+                    sb = &sample_weight[0]
                 else:
-                    batch_rows = NULL
                     Yb = &Y[start, 0]
                     sb = &sample_weight[start]
                 if unit_weights:
@@ -367,7 +371,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 else:
                     s_batch = 0.0
                     for i in range(b):
-                        s_batch += sb[i]
+                        if data.blockwise:
+                            s_batch += sb[batch_rows[i] if use_rows
+                                          else start + i]
+                        else:
+                            s_batch += sb[i]
                 if s_batch == 0.0:
                     continue
 
