@@ -53,7 +53,9 @@ extensions = [
         libraries=_vector_math(name)[1],
         depends=[f"skgd/_core/{h}" for h in HEADERS.get(name, ())],
         extra_compile_args=(["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"])
-        + ["-fopenmp"],
+        # errno of the math functions is never read: sqrt is one instruction
+        # and loops with sqrt, exp or log can be vectorised.
+        + ["-fopenmp", "-fno-math-errno"],
         extra_link_args=["-fopenmp"],
     )
     for name in CORE
