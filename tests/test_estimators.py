@@ -169,6 +169,31 @@ def test_partial_fit_equals_epochs_of_fit(cancer):
     assert est.t_ == ref.t_ and len(est.loss_curve_) == 4
 
 
+def test_default_partial_fit_streams_with_adam():
+    """A stream of chunks through the default partial_fit learns from all of
+    them: Adam, one epoch per chunk. One Newton step per chunk (what
+    "auto" picks for each chunk alone) lands near the optimum of the last
+    chunk. Reference: fit on all rows (its optimum, lbfgs to 1e-10)."""
+    rng = np.random.RandomState(0)
+    n, d, chunk = 100_000, 20, 1000
+    X = rng.normal(size=(n, d))
+    y = (X @ rng.normal(size=d) + rng.logistic(size=n) > 0).astype(int)
+    alpha = 1e-4
+    optimum = LogisticRegression(C=1 / (alpha * n), tol=1e-10).fit(X, y).coef_
+
+    def streamed(**params):
+        est = SGDLogisticClassifier(alpha=alpha, random_state=0, **params)
+        for lo in range(0, n, chunk):
+            est.partial_fit(X[lo : lo + chunk], y[lo : lo + chunk], classes=[0, 1])
+        error = np.linalg.norm(est.coef_ - optimum) / np.linalg.norm(optimum)
+        return est.solver_, error
+
+    solver, error = streamed()
+    newton_solver, newton_error = streamed(solver="newton")
+    assert solver == "adam" and newton_solver == "newton"
+    assert error < 0.06 and newton_error > 2 * error
+
+
 def test_warm_start_continues_optimizer_state(cancer):
     X, y = cancer
     params = {

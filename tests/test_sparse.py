@@ -178,8 +178,8 @@ def test_auto_takes_newton_cg_on_wide_data():
 
 
 def test_partial_fit_auto_goes_on_from_the_fit_choice():
-    """A first partial_fit on wide CSR takes Adam (one Newton step per
-    chunk would forget the earlier chunks); after fit chose Newton,
+    """A first partial_fit takes Adam (one Newton step per chunk would
+    forget the earlier chunks; test_estimators); after fit chose Newton,
     partial_fit goes on with a Newton step from the fitted model instead of
     starting from zero with another solver."""
     X, y = _wide_problem()
