@@ -159,12 +159,13 @@ cdef class DenseDataset(Dataset):
     # products and loss derivatives (3 R K doubles; and 3 R K floats for
     # float32 X), the chunk's gradient (d K) and gathered rows (R d), both
     # in the dtype of X, and a block's targets and weights (R (K + 1)
-    # doubles). ``at`` holds the offsets of the last five in bytes.
+    # doubles: ny <= K). ``at`` holds the offsets of the last five in bytes.
     cdef unsigned char[::1] work
     cdef Py_ssize_t work_start
     cdef Py_ssize_t chunk_bytes
     cdef Py_ssize_t at[5]
-    # float32 shadows of W and A for single-precision BLAS.
+    # float32 shadows of W and A: float32 X is multiplied in single
+    # precision.
     cdef float[::1] W32
 
     cdef void _pass(self, Loss loss, const Py_ssize_t* rows, Py_ssize_t start,
