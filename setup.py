@@ -2,7 +2,8 @@
 
 ``SKGD_DEBUG=1`` builds the debug variant: bounds, wraparound and
 initialisation checks on every memoryview access, C asserts kept, no
-optimisation (for the fuzz suite; see README, "Debug build"). Switch
+optimisation, baseline x86-64 code only for the dense row kernels (for the
+fuzz suite; see README, "Debug build"). Switch
 variants with ``build_ext -i --force``.
 """
 
@@ -49,6 +50,7 @@ extensions = [
         [f"skgd/_core/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+        + ([("SKGD_BASELINE_ONLY", "1")] if DEBUG else [])
         + _vector_math(name)[0],
         libraries=_vector_math(name)[1],
         depends=[f"skgd/_core/{h}" for h in HEADERS.get(name, ())],
