@@ -47,8 +47,18 @@ def pass_time(X):
     return median_time(lambda: X @ w, 21)
 
 
+# OpenBLAS's threads spin for ~0.1 s after a threaded BLAS call (such as
+# the X @ w pass or the data's generation) and take the cores from the
+# OpenMP threads of a fit that starts meanwhile: measured 2-3x slower fits
+# for that long (sgd fit(1) on 50k x 100: 11-42 ms right after, 7.3 ms
+# later or with OPENBLAS_NUM_THREADS=1).
+BLAS_SPIN = 0.3
+
+
 def epoch_time(make, X, y, epochs, repeats):
-    """Time of one epoch: the difference of two fits divided by the epochs."""
+    """Time of one epoch: the difference of two fits divided by the epochs
+    (after ``BLAS_SPIN`` seconds of rest)."""
+    time.sleep(BLAS_SPIN)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         long = median_time(lambda: make(epochs + 1).fit(X, y), repeats)

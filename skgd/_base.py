@@ -754,7 +754,8 @@ class BaseSGD(BaseEstimator):
                     return True
             if validation is not None:
                 Xv, Yv, swv = validation
-                return -self._validation_score(coef, intercept, Xv, Yv, swv)
+                with _engine.single_threaded_blas():
+                    return -self._validation_score(coef, intercept, Xv, Yv, swv)
             return None
 
         return hook

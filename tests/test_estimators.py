@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_info
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
@@ -285,6 +286,28 @@ def test_early_stopping_monitors_validation_score(cancer):
     longer = SGDLogisticClassifier(tol=1e-7, **params).fit(X, y)
     assert est.n_iter_ < longer.n_iter_
     assert est.score(X, y) > 0.95
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("Estimator", [SGDLogisticClassifier, SGDLinearRegressor])
+def test_validation_score_runs_single_threaded_blas(cancer, monkeypatch, Estimator):
+    """Early stopping's validation product runs with BLAS on one thread:
+    OpenBLAS's threads spin for ~0.1 s after a threaded call and would take
+    the cores from the next epoch's OpenMP threads (README, Known limits)."""
+    X, y = cancer
+    blas_threads = []
+    score = Estimator._validation_score
+
+    def spy(self, *args):
+        info = threadpool_info()
+        blas_threads.extend(i["num_threads"] for i in info if i["user_api"] == "blas")
+        return score(self, *args)
+
+    monkeypatch.setattr(Estimator, "_validation_score", spy)
+    Estimator(solver="adam", early_stopping=True, max_iter=3, random_state=0).fit(
+        X, y.astype(float)
+    )
+    assert blas_threads and set(blas_threads) == {1}
 
 
 def test_averaging_uses_the_mean_of_the_iterates():
