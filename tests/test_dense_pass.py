@@ -4,10 +4,10 @@ The dense engine cuts a batch into a power-of-two number of chunks, run
 by OpenMP threads, and reads each chunk in blocks of rows that go
 forward, through the loss and backward while in cache (one output: the
 row kernels of dense_rows.h on the rows in place; several: gathered
-blocks and BLAS). These tests pin
-it against the CSR engine (a different code path: row by row, O(nnz))
-across the shapes that change the chunking and blocking, and check that
-the thread count does not change a single bit.
+blocks and BLAS). These tests pin it against the CSR engine (a different
+code path: row by row, O(nnz)) across the shapes that change the chunking
+and blocking, and check that the thread count does not change a single
+bit.
 """
 
 import numpy as np
