@@ -144,6 +144,9 @@ cdef void _dense_backward(const floating* X, int d, int B, const floating* D,
 
 
 cdef extern from "dense_rows.h":
+    void prefetch_ahead "skgd_prefetch_ahead" (
+        const void* X, size_t row_bytes, const Py_ssize_t* rows,
+        Py_ssize_t i, Py_ssize_t ahead) noexcept nogil
     void dots_double "skgd_dots_double" (
         const double* X, Py_ssize_t d, const Py_ssize_t* rows,
         Py_ssize_t start, Py_ssize_t n, Py_ssize_t ahead, const double* w,
@@ -184,24 +187,15 @@ cdef inline void _add_rows(const floating* X, Py_ssize_t d,
         add_rows_double(X, d, rows, start, n, D, g)
 
 
-# Rows prefetched ahead of the one being copied by _gather.
-cdef enum:
-    PREFETCH_AHEAD = 8
-
-
 cdef inline void _gather(const floating* X, int d, const Py_ssize_t* rows,
                          Py_ssize_t B, Py_ssize_t ahead,
                          floating* out) noexcept nogil:
     """Copy rows ``rows[:B]`` of X into ``out``, prefetching the rows up to
     ``rows[ahead - 1]`` ahead so that random rows arrive at streaming
     speed."""
-    cdef Py_ssize_t i, line, row_bytes = d * sizeof(floating)
-    cdef const char* next_row
+    cdef Py_ssize_t i, row_bytes = d * sizeof(floating)
     for i in range(B):
-        if i + PREFETCH_AHEAD < ahead:
-            next_row = <const char*>(X + rows[i + PREFETCH_AHEAD] * d)
-            for line in range(0, row_bytes, 64):
-                prefetch(next_row + line)
+        prefetch_ahead(X, row_bytes, rows, i, ahead)
         memcpy(out + i * d, X + rows[i] * d, row_bytes)
 
 

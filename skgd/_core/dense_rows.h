@@ -25,8 +25,24 @@
 #endif
 
 /* Rows ahead of the current one whose cache lines a shuffled block
-   prefetches. */
+   prefetches (here and in _data.pyx's gather of K > 1 blocks). */
 #define SKGD_ROWS_AHEAD 8
+
+/* Prefetch the cache lines of row rows[i + SKGD_ROWS_AHEAD] of X (rows of
+   `row_bytes` bytes) if it is among the first `ahead` of rows[]. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void skgd_prefetch_ahead(const void* X, size_t row_bytes,
+                                       const Py_ssize_t* rows, Py_ssize_t i,
+                                       Py_ssize_t ahead)
+{
+    const char* next;
+    size_t j;
+    if (i + SKGD_ROWS_AHEAD >= ahead) return;
+    next = (const char*)X + rows[i + SKGD_ROWS_AHEAD] * row_bytes;
+    for (j = 0; j < row_bytes; j += 64) __builtin_prefetch(next + j);
+}
 
 #define SKGD_ROW(X, d, rows, start, i) \
     ((X) + ((rows) != NULL ? (rows)[i] : (start) + (i)) * (d))
@@ -35,20 +51,24 @@
 #define SKGD_LOAD(V, p) \
     ({ V v_; __builtin_memcpy(&v_, (p), sizeof(V)); v_; })
 
+typedef double skgd_vector_double __attribute__((vector_size(32)));
+typedef float skgd_vector_float __attribute__((vector_size(32)));
+
+/* The sum of the lanes of v, as a tree (two dependent adds for doubles,
+   three for floats, instead of four or eight in a row). */
+static inline __attribute__((always_inline)) double skgd_lane_sum_double(
+    skgd_vector_double v)
+{
+    return (v[0] + v[2]) + (v[1] + v[3]);
+}
+
+static inline __attribute__((always_inline)) float skgd_lane_sum_float(
+    skgd_vector_float v)
+{
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
 #define SKGD_DENSE_ROWS(T, NAME)                                            \
-typedef T skgd_vector_##NAME __attribute__((vector_size(32)));             \
-                                                                            \
-/* The sum of the lanes of v, as a tree (three dependent adds for floats,  \
-   two for doubles, instead of eight or four in a row). */                 \
-static inline __attribute__((always_inline)) T skgd_lane_sum_##NAME(       \
-    skgd_vector_##NAME v)                                                   \
-{                                                                           \
-    if (sizeof(v) / sizeof(T) == 8)                                         \
-        return ((v[0] + v[4]) + (v[2] + v[6]))                              \
-               + ((v[1] + v[5]) + (v[3] + v[7]));                           \
-    return (v[0] + v[2]) + (v[1] + v[3]);                                   \
-}                                                                           \
-                                                                            \
 /* x . w (and x . a into *za when a is not NULL) in four vector sums. */   \
 static inline __attribute__((always_inline)) T skgd_dot_##NAME(          \
     const T* x, const T* w, const T* a, Py_ssize_t d, T* za)                \
@@ -98,15 +118,11 @@ static SKGD_DENSE_KERNEL void skgd_dots_##NAME(                            \
     Py_ssize_t n, Py_ssize_t ahead, const T* w, const T* a, double* z,     \
     double* za)                                                             \
 {                                                                           \
-    Py_ssize_t i, j;                                                        \
+    Py_ssize_t i;                                                           \
     T at_a;                                                                 \
     for (i = 0; i < n; i++) {                                               \
-        if (rows != NULL && i + SKGD_ROWS_AHEAD < ahead) {                  \
-            const char* next = (const char*)(X + rows[i + SKGD_ROWS_AHEAD] \
-                                             * d);                          \
-            for (j = 0; j < d * (Py_ssize_t)sizeof(T); j += 64)            \
-                __builtin_prefetch(next + j);                               \
-        }                                                                   \
+        if (rows != NULL)                                                   \
+            skgd_prefetch_ahead(X, d * sizeof(T), rows, i, ahead);          \
         z[i] = skgd_dot_##NAME(SKGD_ROW(X, d, rows, start, i), w, a, d,     \
                                &at_a);                                      \
         if (a != NULL) za[i] = at_a;                                        \
