@@ -53,8 +53,10 @@ def text_like(n_samples, n_features, nnz_per_row, seed=0):
     idf = np.log((1 + n_samples) / (1 + df)) + 1
     counts.data = (1 + np.log(counts.data)) * idf[counts.indices]
     norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
-    X = sp.diags(1 / norms) @ counts
-    X = sp.csr_matrix(X)
+    X = sp.csr_matrix(sp.diags(1 / norms) @ counts)
+    # Canonical CSR (sorted column indices in each row), as scikit-learn's
+    # vectorizers produce; the product above leaves them unsorted.
+    X.sort_indices()
     hidden = np.zeros(n_features)
     support = rng.choice(n_features, size=n_features // 100, replace=False)
     hidden[support] = rng.normal(scale=10.0, size=support.size)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from skgd._core._data import CSRDataset
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
@@ -53,6 +54,69 @@ def test_plain_sgd_sparse_equals_dense_with_several_outputs():
     b = SGDLinearRegressor(solver="sgd", **COMMON).fit(X.toarray(), Y)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
+def _unsorted(X):
+    """X with every row's stored values in reverse column order."""
+    Y = X.copy()
+    for r in range(Y.shape[0]):
+        lo, hi = Y.indptr[r], Y.indptr[r + 1]
+        Y.indices[lo:hi] = Y.indices[lo:hi][::-1].copy()
+        Y.data[lo:hi] = Y.data[lo:hi][::-1].copy()
+    Y.has_sorted_indices = False
+    return Y
+
+
+def test_column_parts_split_sorted_rows_at_the_median_column():
+    """Two column parts on sorted rows: row r's part 0 ends at its first
+    value in a column >= the split, a multiple of 8 columns near the
+    column that halves the stored values; one part for unsorted rows,
+    for narrow X and for the lazy rules."""
+    X = sp.random(3000, 400, density=0.05, random_state=0, format="csr")
+    X.sort_indices()
+    data = CSRDataset(X, 1, 2)
+    data.prepare_minibatches(32)
+    assert data.n_parts == 2
+    cut = data.cut_positions()
+    split = X.indices[cut[cut < X.indptr[1:]]].min()
+    assert split % 8 == 0
+    below = np.count_nonzero(X.indices < split)
+    assert abs(below - X.nnz / 2) <= np.bincount(X.indices)[split - 8 : split].sum()
+    for r in range(X.shape[0]):
+        row = X.indices[X.indptr[r] : X.indptr[r + 1]]
+        assert cut[r] == X.indptr[r] + np.count_nonzero(row < split)
+    data.prepare_minibatches(32, False)
+    assert data.n_parts == 1
+    unsorted = CSRDataset(_unsorted(X), 1, 2)
+    unsorted.prepare_minibatches(32)
+    assert unsorted.n_parts == 1
+    narrow = CSRDataset(sp.random(100, 15, density=0.5, format="csr"), 1, 2)
+    narrow.prepare_minibatches(32)
+    assert narrow.n_parts == 1
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("average", [False, True])
+def test_plain_sgd_column_parts_on_threads(n_classes, average):
+    """Batches of ~6,400 stored values run their two column parts on two
+    threads: the same bits with 1, 2 or 3 threads, the dense fit to
+    rounding, and the one-part fit (rows unsorted) to rounding."""
+    X = sp.random(2000, 3000, density=0.03, random_state=0, format="csr")
+    X.sort_indices()
+    y = np.arange(2000) % n_classes
+    params = dict(solver="sgd", average=average, batch_size=64, max_iter=2, tol=None)
+    fits = []
+    for threads in (1, 2, 3):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            est = SGDLogisticClassifier(**params, random_state=0)
+            fits.append(est.fit(X, y))
+    for est in fits[1:]:
+        assert np.array_equal(est.coef_, fits[0].coef_)
+        assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
+    for other in (X.toarray(), _unsorted(X)):
+        ref = SGDLogisticClassifier(**params, random_state=0).fit(other, y)
+        np.testing.assert_allclose(fits[0].coef_, ref.coef_, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(fits[0].loss_curve_, ref.loss_curve_, rtol=1e-10)
 
 
 @pytest.mark.parametrize(

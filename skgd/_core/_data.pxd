@@ -5,8 +5,9 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
 
 * ``forward``:  Z = X_B W          (B x K, C order)
 * ``backward``: G += X_B^T D       (d x K, C order)
-* ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 (one read of the batch
-  where the layout allows)
+* ``forward_pair``: Z1 = X_B W1 and Z2 = X_B W2 in one read of the
+  batch, column j's K values of W1 and W2 at j stride (stride K for
+  d x K arrays, 2 K for the two interleaved in one array)
 
   (these three for the sparse layout, whose lazy and scaled updates need
   the products apart; the dense layout answers only the two below)
@@ -53,21 +54,27 @@ cdef extern from *:
         const char* line = (const char*)((size_t)first & ~(size_t)63);
         for (; line < (const char*)last; line += 64) __builtin_prefetch(line);
     }
-    /* Shuffled CSR rows: prefetch the row pointers of rows[i + 12] and the
+    /* Shuffled CSR rows: prefetch the row bounds of rows[i + 12] and the
        values (of `itemsize` bytes) and indices of rows[i + 6], so that a
-       random row's cache misses overlap with the work on the rows before. */
+       random row's cache misses overlap with the work on the rows before.
+       Row r's stored values are starts[r] .. ends[r] - 1 (a whole row, or
+       the part of it in a range of columns). */
     SKGD_ALWAYS_INLINE void prefetch_csr_rows(
         const void* data, size_t itemsize, const int* indices,
-        const int* indptr, const Py_ssize_t* rows, Py_ssize_t i, Py_ssize_t B)
+        const int* starts, const int* ends, const Py_ssize_t* rows,
+        Py_ssize_t i, Py_ssize_t B)
     {
         const char* values = (const char*)data;
         Py_ssize_t r;
-        if (i + 12 < B) __builtin_prefetch(&indptr[rows[i + 12]]);
+        if (i + 12 < B) {
+            __builtin_prefetch(&starts[rows[i + 12]]);
+            __builtin_prefetch(&ends[rows[i + 12]]);
+        }
         if (i + 6 < B) {
             r = rows[i + 6];
-            prefetch_range(values + indptr[r] * itemsize,
-                           values + indptr[r + 1] * itemsize);
-            prefetch_range(&indices[indptr[r]], &indices[indptr[r + 1]]);
+            prefetch_range(values + starts[r] * itemsize,
+                           values + ends[r] * itemsize);
+            prefetch_range(&indices[starts[r]], &indices[ends[r]]);
         }
     }
     """
@@ -75,9 +82,9 @@ cdef extern from *:
     int count_trailing_zeros "__builtin_ctzll" (
         unsigned long long x) noexcept nogil
     void prefetch_csr_rows(const void* data, size_t itemsize,
-                           const int* indices, const int* indptr,
-                           const Py_ssize_t* rows, Py_ssize_t i,
-                           Py_ssize_t B) noexcept nogil
+                           const int* indices, const int* starts,
+                           const int* ends, const Py_ssize_t* rows,
+                           Py_ssize_t i, Py_ssize_t B) noexcept nogil
 
 
 cdef inline double csr_dot(const floating* data, const int* indices,
@@ -132,7 +139,8 @@ cdef class Dataset:
                        Py_ssize_t B, const double* D, double* G) noexcept nogil
     cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
                            Py_ssize_t B, const double* W1, const double* W2,
-                           double* Z1, double* Z2) noexcept nogil
+                           Py_ssize_t stride, double* Z1,
+                           double* Z2) noexcept nogil
     cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* Y,
                             const double* s, Py_ssize_t ny, const double* W,
@@ -191,3 +199,26 @@ cdef class CSRDataset(Dataset):
     # of ``words`` marks a nonzero bits[q] (all zero between calls).
     cdef unsigned long long[::1] bits
     cdef unsigned long long[::1] words
+    # The minibatch products run in two parts of the columns (below and
+    # from ``split``), each on one thread, which keeps its part of the
+    # coefficients in its own cache; row r's values of part 0 are
+    # indptr[r] .. cut[r] - 1, of part 1 cut[r] .. indptr[r + 1] - 1. One
+    # part (``n_parts`` 1) for rows with unsorted indices or narrow X.
+    # ``scratch`` holds part 1's products (2 B K values). Set up by
+    # ``prepare_minibatches``; ``split_parts`` the parts once split.
+    cdef readonly Py_ssize_t n_parts
+    cdef Py_ssize_t split_parts
+    cdef int[::1] cut
+    cdef double[::1] scratch
+    cdef Py_ssize_t values_per_row
+
+    cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
+                           const int** ends) noexcept nogil
+    cdef bint _parallel(self, Py_ssize_t B) noexcept nogil
+    cdef void _forward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
+                            Py_ssize_t start, Py_ssize_t B, const double* W1,
+                            const double* W2, Py_ssize_t stride, double* Z1,
+                            double* Z2) noexcept nogil
+    cdef void _backward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
+                             Py_ssize_t start, Py_ssize_t B, const double* D,
+                             double* G) noexcept nogil

@@ -34,9 +34,9 @@ cdef class Dataset:
 
     cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
                            Py_ssize_t B, const double* W1, const double* W2,
-                           double* Z1, double* Z2) noexcept nogil:
-        self.forward(rows, start, B, W1, Z1)
-        self.forward(rows, start, B, W2, Z2)
+                           Py_ssize_t stride, double* Z1,
+                           double* Z2) noexcept nogil:
+        pass
 
     cdef void loss_gradient(self, Loss loss, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* Y,
@@ -47,7 +47,7 @@ cdef class Dataset:
                             double* values) noexcept nogil:
         cdef Py_ssize_t i, K = self.n_outputs, dK = self.n_features * K
         if A != NULL:
-            self.forward_pair(rows, start, B, W, A, Z, Zavg)
+            self.forward_pair(rows, start, B, W, A, self.n_outputs, Z, Zavg)
         else:
             self.forward(rows, start, B, W, Z)
         if bias != NULL:
@@ -459,20 +459,21 @@ cdef class DenseDataset(Dataset):
 
 cdef inline void _csr_dot_pair(const floating* data, const int* indices,
                                Py_ssize_t lo, Py_ssize_t hi, const double* w1,
-                               const double* w2, double* z1,
+                               const double* w2, Py_ssize_t stride, double* z1,
                                double* z2) noexcept nogil:
-    """``csr_dot`` with w1 and w2 in one loop."""
+    """``csr_dot`` with w1 and w2 in one loop, column j's values at
+    w1[j stride] and w2[j stride]."""
     cdef Py_ssize_t p, j, k
     cdef double even1 = 0.0, odd1 = 0.0, even2 = 0.0, odd2 = 0.0
     for p in range(lo, hi - 1, 2):
-        j = indices[p]
-        k = indices[p + 1]
+        j = indices[p] * stride
+        k = indices[p + 1] * stride
         even1 += data[p] * w1[j]
         odd1 += data[p + 1] * w1[k]
         even2 += data[p] * w2[j]
         odd2 += data[p + 1] * w2[k]
     if (hi - lo) % 2:
-        j = indices[hi - 1]
+        j = indices[hi - 1] * stride
         even1 += data[hi - 1] * w1[j]
         even2 += data[hi - 1] * w2[j]
     z1[0] = even1 + odd1
@@ -480,65 +481,71 @@ cdef inline void _csr_dot_pair(const floating* data, const int* indices,
 
 
 cdef void _csr_forward(const floating* data, const int* indices,
-                       const int* indptr, const Py_ssize_t* rows,
-                       Py_ssize_t start, Py_ssize_t B, const double* W,
-                       Py_ssize_t K, double* Z) noexcept nogil:
-    cdef Py_ssize_t i, r, p, k
-    cdef double v
-    cdef const double* w
-    for i in range(B):
-        if rows != NULL:
-            prefetch_csr_rows(data, sizeof(floating), indices, indptr, rows,
-                              i, B)
-        r = rows[i] if rows != NULL else start + i
-        if K == 1:
-            Z[i] = csr_dot(data, indices, indptr[r], indptr[r + 1], W)
-            continue
-        for k in range(K):
-            Z[i * K + k] = 0.0
-        for p in range(indptr[r], indptr[r + 1]):
-            v = data[p]
-            w = W + indices[p] * K
-            for k in range(K):
-                Z[i * K + k] += v * w[k]
-
-
-cdef void _csr_forward_pair(const floating* data, const int* indices,
-                            const int* indptr, const Py_ssize_t* rows,
-                            Py_ssize_t start, Py_ssize_t B, const double* W1,
-                            const double* W2, Py_ssize_t K, double* Z1,
-                            double* Z2) noexcept nogil:
+                       const int* starts, const int* ends,
+                       const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t B,
+                       const double* W1, const double* W2, Py_ssize_t K,
+                       Py_ssize_t stride, double* Z1, double* Z2) noexcept nogil:
+    """Z1 = X_B W1 and, unless W2 is NULL, Z2 = X_B W2, over row r's values
+    starts[r] .. ends[r] - 1; column j's K values at W[j stride]."""
     cdef Py_ssize_t i, r, p, k, j
     cdef double v
     for i in range(B):
         if rows != NULL:
-            prefetch_csr_rows(data, sizeof(floating), indices, indptr, rows,
-                              i, B)
+            prefetch_csr_rows(data, sizeof(floating), indices, starts, ends,
+                              rows, i, B)
         r = rows[i] if rows != NULL else start + i
+        if K == 1 and W2 == NULL and stride == 1:
+            Z1[i] = csr_dot(data, indices, starts[r], ends[r], W1)
+            continue
         if K == 1:
-            _csr_dot_pair(data, indices, indptr[r], indptr[r + 1], W1, W2,
-                          &Z1[i], &Z2[i])
+            _csr_dot_pair(data, indices, starts[r], ends[r], W1,
+                          W2 if W2 != NULL else W1, stride, &Z1[i],
+                          &Z2[i] if W2 != NULL else &v)
             continue
         for k in range(K):
             Z1[i * K + k] = 0.0
-            Z2[i * K + k] = 0.0
-        for p in range(indptr[r], indptr[r + 1]):
+            if W2 != NULL:
+                Z2[i * K + k] = 0.0
+        for p in range(starts[r], ends[r]):
             v = data[p]
-            j = indices[p] * K
+            j = indices[p] * stride
             for k in range(K):
                 Z1[i * K + k] += v * W1[j + k]
-                Z2[i * K + k] += v * W2[j + k]
+                if W2 != NULL:
+                    Z2[i * K + k] += v * W2[j + k]
 
 
 cdef void _csr_backward(const floating* data, const int* indices,
-                        const int* indptr, const Py_ssize_t* rows,
-                        Py_ssize_t start, Py_ssize_t B, const double* D,
-                        Py_ssize_t K, double* G) noexcept nogil:
+                        const int* starts, const int* ends,
+                        const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t B,
+                        const double* D, Py_ssize_t K, double* G) noexcept nogil:
     cdef Py_ssize_t i, r
     for i in range(B):
         r = rows[i] if rows != NULL else start + i
-        csr_add_outer(data, indices, indptr[r], indptr[r + 1], D + i * K, K,
-                      False, G)
+        csr_add_outer(data, indices, starts[r], ends[r], D + i * K, K, False,
+                      G)
+
+
+# The two column parts of a sparse minibatch's products run on two threads
+# when the batch holds at least this many stored values; the part boundary
+# is a multiple of SPLIT_ALIGN columns (a cache line of float64 values).
+cdef Py_ssize_t PARALLEL_BATCH_VALUES = 2048
+cdef int SPLIT_ALIGN = 8
+
+
+cdef bint _cuts(const int* indices, const int* indptr, Py_ssize_t n,
+                int split, int* cut) noexcept nogil:
+    """cut[r] = the first of row r's values at a column >= split; False
+    (and cut undefined) if a row's indices are not increasing."""
+    cdef Py_ssize_t r, p
+    for r in range(n):
+        cut[r] = indptr[r + 1]
+        for p in range(indptr[r], indptr[r + 1]):
+            if p > indptr[r] and indices[p] <= indices[p - 1]:
+                return False
+            if indices[p] >= split and cut[r] == indptr[r + 1]:
+                cut[r] = p
+    return True
 
 
 cdef class CSRDataset(Dataset):
@@ -570,6 +577,10 @@ cdef class CSRDataset(Dataset):
             self.data64 = data
         self.indices = indices
         self.indptr = X.indptr
+        self.n_parts = 1
+        self.split_parts = 1
+        self.cut = np.empty(0, dtype=np.intc)
+        self.scratch = np.empty(0)
         n_words = (self.n_features + 63) // 64
         self.bits = np.zeros(max(n_words, 1), dtype=np.uint64)
         self.words = np.zeros(max((n_words + 63) // 64, 1), dtype=np.uint64)
@@ -593,7 +604,8 @@ cdef class CSRDataset(Dataset):
             if rows != NULL:
                 # The first read of a shuffled batch: it takes the misses.
                 prefetch_csr_rows(values, itemsize, &self.indices[0],
-                                  &self.indptr[0], rows, i, B)
+                                  &self.indptr[0], &self.indptr[1], rows, i,
+                                  B)
             r = rows[i] if rows != NULL else start + i
             for p in range(self.indptr[r], self.indptr[r + 1]):
                 j = self.indices[p]
@@ -613,32 +625,120 @@ cdef class CSRDataset(Dataset):
                     m += 1
         return m
 
+    def prepare_minibatches(self, Py_ssize_t batch_size, bint split=True):
+        """Set up the products for batches of up to ``batch_size`` rows, in
+        two column parts (see _data.pxd) if ``split``: part 1 from the
+        column that halves the stored values, rounded to a cache line of
+        float64 coefficients. O(nnz) once per dataset."""
+        if self.scratch.shape[0] < 2 * batch_size * self.n_outputs:
+            self.scratch = np.zeros(2 * batch_size * self.n_outputs)
+        self.n_parts = 1
+        if not split:
+            return
+        if self.cut.shape[0]:
+            self.n_parts = self.split_parts
+            return
+        self.cut = np.empty(max(self.n_samples, 1), dtype=np.intc)
+        indptr = np.asarray(self.indptr)
+        n_values = int(indptr[-1] - indptr[0])
+        self.values_per_row = n_values // max(self.n_samples, 1)
+        if self.n_features < 2 * SPLIT_ALIGN or n_values == 0:
+            return
+        counts = np.cumsum(np.bincount(
+            np.asarray(self.indices)[indptr[0]:indptr[-1]],
+            minlength=self.n_features))
+        column = int(np.searchsorted(counts, n_values // 2))
+        column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
+        if not 0 < column < self.n_features:
+            return
+        if _cuts(&self.indices[0], &self.indptr[0], self.n_samples, column,
+                 &self.cut[0]):
+            self.split_parts = 2
+        self.n_parts = self.split_parts
+
+    def cut_positions(self):
+        """Python access for tests: each row's first value of part 1."""
+        return np.asarray(self.cut).copy()
+
+    cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
+                           const int** ends) noexcept nogil:
+        """Row r's values of part q: starts[r] .. ends[r] - 1."""
+        cdef const int* cut = &self.cut[0] if self.n_parts == 2 else NULL
+        starts[0] = &self.indptr[0]
+        ends[0] = &self.indptr[1]
+        if q == 0 and cut != NULL:
+            ends[0] = cut
+        elif q == 1:
+            starts[0] = cut
+
+    cdef bint _parallel(self, Py_ssize_t B) noexcept nogil:
+        """Whether the two parts of a batch run on two threads."""
+        return self.n_parts == 2 and self.n_threads > 1 and \
+            B * self.values_per_row >= PARALLEL_BATCH_VALUES
+
+    cdef void _forward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
+                            Py_ssize_t start, Py_ssize_t B, const double* W1,
+                            const double* W2, Py_ssize_t stride, double* Z1,
+                            double* Z2) noexcept nogil:
+        """``forward_pair`` (``forward`` for W2 NULL) on part q, into Z1,
+        Z2 (part 0) or ``scratch`` (part 1)."""
+        cdef const int* starts
+        cdef const int* ends
+        cdef Py_ssize_t BK = B * self.n_outputs
+        self._part_bounds(q, &starts, &ends)
+        if q == 1:
+            Z1 = &self.scratch[0]
+            Z2 = &self.scratch[BK]
+        if self.is_float32:
+            _csr_forward(&self.data32[0], &self.indices[0], starts, ends,
+                         rows, start, B, W1, W2, self.n_outputs, stride, Z1,
+                         Z2)
+        else:
+            _csr_forward(&self.data64[0], &self.indices[0], starts, ends,
+                         rows, start, B, W1, W2, self.n_outputs, stride, Z1,
+                         Z2)
+
     cdef void forward(self, const Py_ssize_t* rows, Py_ssize_t start,
                       Py_ssize_t B, const double* W, double* Z) noexcept nogil:
-        if self.is_float32:
-            _csr_forward(&self.data32[0], &self.indices[0], &self.indptr[0],
-                         rows, start, B, W, self.n_outputs, Z)
-        else:
-            _csr_forward(&self.data64[0], &self.indices[0], &self.indptr[0],
-                         rows, start, B, W, self.n_outputs, Z)
+        self.forward_pair(rows, start, B, W, NULL, self.n_outputs, Z, NULL)
 
     cdef void forward_pair(self, const Py_ssize_t* rows, Py_ssize_t start,
                            Py_ssize_t B, const double* W1, const double* W2,
-                           double* Z1, double* Z2) noexcept nogil:
-        if self.is_float32:
-            _csr_forward_pair(&self.data32[0], &self.indices[0],
-                              &self.indptr[0], rows, start, B, W1, W2,
-                              self.n_outputs, Z1, Z2)
+                           Py_ssize_t stride, double* Z1,
+                           double* Z2) noexcept nogil:
+        cdef Py_ssize_t q, i, BK = B * self.n_outputs
+        if self._parallel(B):
+            for q in prange(2, num_threads=2, schedule="static"):
+                self._forward_part(q, rows, start, B, W1, W2, stride, Z1, Z2)
         else:
-            _csr_forward_pair(&self.data64[0], &self.indices[0],
-                              &self.indptr[0], rows, start, B, W1, W2,
-                              self.n_outputs, Z1, Z2)
+            for q in range(self.n_parts):
+                self._forward_part(q, rows, start, B, W1, W2, stride, Z1, Z2)
+        if self.n_parts == 2:
+            for i in range(BK):
+                Z1[i] += self.scratch[i]
+                if W2 != NULL:
+                    Z2[i] += self.scratch[BK + i]
+
+    cdef void _backward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
+                             Py_ssize_t start, Py_ssize_t B, const double* D,
+                             double* G) noexcept nogil:
+        cdef const int* starts
+        cdef const int* ends
+        self._part_bounds(q, &starts, &ends)
+        if self.is_float32:
+            _csr_backward(&self.data32[0], &self.indices[0], starts, ends,
+                          rows, start, B, D, self.n_outputs, G)
+        else:
+            _csr_backward(&self.data64[0], &self.indices[0], starts, ends,
+                          rows, start, B, D, self.n_outputs, G)
 
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
-        if self.is_float32:
-            _csr_backward(&self.data32[0], &self.indices[0], &self.indptr[0],
-                          rows, start, B, D, self.n_outputs, G)
+        # The parts write disjoint columns of G.
+        cdef Py_ssize_t q
+        if self._parallel(B):
+            for q in prange(2, num_threads=2, schedule="static"):
+                self._backward_part(q, rows, start, B, D, G)
         else:
-            _csr_backward(&self.data64[0], &self.indices[0], &self.indptr[0],
-                          rows, start, B, D, self.n_outputs, G)
+            for q in range(self.n_parts):
+                self._backward_part(q, rows, start, B, D, G)

@@ -264,6 +264,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint scaled = (sparse_batches and isinstance(optimizer, SGD)
                         and (<SGD>optimizer).momentum == 0.0)
     cdef bint lazy = sparse_batches and not scaled
+    if isinstance(data, CSRDataset):
+        # Column parts on two threads, except for the lazy rules, whose
+        # per-column work runs in slices of their own (the threads would
+        # trade the coefficients' cache lines).
+        data.prepare_minibatches(B, not lazy)
     cdef double avg_from = average_start if averaging else -1.0
     cdef LazyL2 lz = (LazyL2(d, K, P, alpha, avg_from, radius, data.n_threads)
                       if lazy else None)
@@ -386,13 +391,12 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     sq_w = lz.sq_w
                     sq_avg = lz.sq_avg
                     if averaged:
-                        data.forward_pair(batch_rows, start, b, W, avg, Z,
-                                          Zavg)
+                        data.forward_pair(batch_rows, start, b, W, avg, K,
+                                          Z, Zavg)
                     else:
                         data.forward(batch_rows, start, b, W, Z)
                 elif scaled:
-                    sc.forward(batch_rows, start, b, W, t, Z,
-                               Zavg if averaged else NULL)
+                    sc.forward(batch_rows, start, b, W, t, Z, Zavg)
                     sq_w = sc.sq_w
                     sq_avg = sc.sq_avg
                 else:
