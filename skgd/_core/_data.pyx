@@ -531,6 +531,11 @@ cdef void _csr_backward(const floating* data, const int* indices,
 # is a multiple of SPLIT_ALIGN columns (a cache line of float64 values).
 cdef Py_ssize_t PARALLEL_BATCH_VALUES = 2048
 cdef int SPLIT_ALIGN = 8
+# Part 0 (the low columns, on the thread that also runs the loss) gets this
+# share of the stored values. On text, the frequent columns' coefficients
+# stay in cache and cost less per value: bench_sparse's averaged sgd epoch
+# 33.5 ms at 0.5, 30.4 at 0.6, 31 at 0.65-0.7.
+cdef double PART0_VALUES = 0.6
 
 
 cdef bint _cuts(const int* indices, const int* indptr, Py_ssize_t n,
@@ -628,8 +633,9 @@ cdef class CSRDataset(Dataset):
     def prepare_minibatches(self, Py_ssize_t batch_size, bint split=True):
         """Set up the products for batches of up to ``batch_size`` rows, in
         two column parts (see _data.pxd) if ``split``: part 1 from the
-        column that halves the stored values, rounded to a cache line of
-        float64 coefficients. O(nnz) once per dataset."""
+        column below which lie ``PART0_VALUES`` of the stored values,
+        rounded to a cache line of float64 coefficients. O(nnz) once per
+        dataset."""
         if self.scratch.shape[0] < 2 * batch_size * self.n_outputs:
             self.scratch = np.zeros(2 * batch_size * self.n_outputs)
         self.n_parts = 1
@@ -647,7 +653,7 @@ cdef class CSRDataset(Dataset):
         counts = np.cumsum(np.bincount(
             np.asarray(self.indices)[indptr[0]:indptr[-1]],
             minlength=self.n_features))
-        column = int(np.searchsorted(counts, n_values // 2))
+        column = int(np.searchsorted(counts, n_values * PART0_VALUES))
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:
             return
