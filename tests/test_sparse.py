@@ -91,6 +91,14 @@ def test_column_parts_split_sorted_rows():
     unsorted = CSRDataset(_unsorted(X), 1, 2)
     unsorted.prepare_minibatches(32)
     assert unsorted.n_parts == 1
+    # One unsorted row among 400k values (the cuts found on two threads).
+    big = sp.random(20000, 400, density=0.05, random_state=1, format="csr")
+    big.sort_indices()
+    lo, hi = big.indptr[12345], big.indptr[12346]
+    big.indices[lo:hi] = big.indices[lo:hi][::-1].copy()
+    one_row = CSRDataset(big, 1, 2)
+    one_row.prepare_minibatches(32)
+    assert one_row.n_parts == 1
     narrow = CSRDataset(sp.random(100, 15, density=0.5, format="csr"), 1, 2)
     narrow.prepare_minibatches(32)
     assert narrow.n_parts == 1

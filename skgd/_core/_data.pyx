@@ -543,15 +543,13 @@ cdef Py_ssize_t PARALLEL_VALUES = 1 << 18
 
 
 cdef inline Py_ssize_t _row_cut(const int* indices, Py_ssize_t lo,
-                                Py_ssize_t hi, int split,
-                                Py_ssize_t* unsorted) noexcept nogil:
+                                Py_ssize_t hi, int split) noexcept nogil:
     """The first of the stored values lo .. hi - 1 at a column >= split;
-    adds 1 to unsorted[0] if their columns are not increasing."""
+    -1 if their columns are not increasing."""
     cdef Py_ssize_t p, cut = hi
     for p in range(lo, hi):
         if p > lo and indices[p] <= indices[p - 1]:
-            unsorted[0] += 1
-            return hi
+            return -1
         if indices[p] >= split and cut == hi:
             cut = p
     return cut
@@ -561,12 +559,12 @@ cdef bint _cuts(const int* indices, const int* indptr, Py_ssize_t n,
                 int split, int* cut, int n_threads) noexcept nogil:
     """cut[r] = the first of row r's values at a column >= split; False
     (and cut undefined) if a row's indices are not increasing."""
-    cdef Py_ssize_t r, unsorted = 0
-    cdef Py_ssize_t bad[1]
+    cdef Py_ssize_t r, c, unsorted = 0
     for r in prange(n, num_threads=n_threads, schedule="static"):
-        bad[0] = 0
-        cut[r] = <int>_row_cut(indices, indptr[r], indptr[r + 1], split, bad)
-        unsorted += bad[0]
+        c = _row_cut(indices, indptr[r], indptr[r + 1], split)
+        if c < 0:
+            unsorted += 1
+        cut[r] = <int>c
     return unsorted == 0
 
 

@@ -13,8 +13,9 @@ columns is ``u += cum_a dv``. The monitored objective needs ||W||^2 and
 Every stored value then reads and moves both v_j and u_j: they are kept
 interleaved in one array ``vu`` (column j's K values of v, then its K of
 u), so that each costs one cache line, not two (averaged epoch on a
-200k x 100k text-like CSR problem: 48 -> XX ms); without averaging v is W
-itself.
+200k x 100k text-like CSR problem: 50 -> 47 ms); without averaging v is W
+itself. The batch's values are applied in the dataset's column parts,
+on two threads for large batches (see _data.pxd).
 
 With ``max_norm = r`` the Euclidean projection onto ||W|| <= r is a
 scaling of W, applied to ``a`` in O(1) (||W||^2 = a^2 ||v||^2 is known).
@@ -56,14 +57,12 @@ cdef inline void _move(double* v, double* u, Py_ssize_t c, double dv,
 cdef void _apply(const floating* data, const int* indices, const int* starts,
                  const int* ends, const Py_ssize_t* rows, Py_ssize_t start,
                  Py_ssize_t B, Py_ssize_t K, const double* D, double step,
-                 double* v,
-                 double* u, Py_ssize_t stride, double cum_a, bint averaged,
-                 double* sums) noexcept nogil:
-    """v += step X_B^T D, one stored value at a time, adding the changes of
-    ||v||^2 and <S, v> to sums[0] and sums[1], and u += cum_a dv
-    (averaging), over row
-    r's values starts[r] .. ends[r] - 1; column j's K values of v and u at
-    j stride.
+                 double* v, double* u, Py_ssize_t stride, double cum_a,
+                 bint averaged, double* sums) noexcept nogil:
+    """v += step X_B^T D over row r's values starts[r] .. ends[r] - 1, one
+    stored value at a time, adding the changes of ||v||^2 and <S, v> to
+    sums[0] and sums[1], and u += cum_a dv (averaging); column j's K values
+    of v and u at j stride.
 
     The parts of a coordinate's change may come in any order: S = cum_a v
     - u does not move with them, so each part adds S_j dv to <S, v>.
