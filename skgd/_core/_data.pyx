@@ -494,13 +494,12 @@ cdef void _csr_forward(const floating* data, const int* indices,
             prefetch_csr_rows(data, sizeof(floating), indices, starts, ends,
                               rows, i, B)
         r = rows[i] if rows != NULL else start + i
-        if K == 1 and W2 == NULL and stride == 1:
+        if K == 1 and W2 == NULL:  # (forward: stride K = 1)
             Z1[i] = csr_dot(data, indices, starts[r], ends[r], W1)
             continue
         if K == 1:
-            _csr_dot_pair(data, indices, starts[r], ends[r], W1,
-                          W2 if W2 != NULL else W1, stride, &Z1[i],
-                          &Z2[i] if W2 != NULL else &v)
+            _csr_dot_pair(data, indices, starts[r], ends[r], W1, W2, stride,
+                          &Z1[i], &Z2[i])
             continue
         for k in range(K):
             Z1[i * K + k] = 0.0
@@ -536,10 +535,8 @@ cdef int SPLIT_ALIGN = 8
 # stay in cache and cost less per value: bench_sparse's averaged sgd epoch
 # 33.5 ms at 0.5, 30.4 at 0.6, 31 at 0.65-0.7.
 cdef double PART0_VALUES = 0.6
-# Stored values sampled to place the split, and the fewest values for
-# which the cuts are found on several threads.
+# Stored values sampled to place the split.
 cdef Py_ssize_t SPLIT_SAMPLE = 1 << 20
-cdef Py_ssize_t PARALLEL_VALUES = 1 << 18
 
 
 cdef inline Py_ssize_t _row_cut(const int* indices, Py_ssize_t lo,
@@ -675,9 +672,9 @@ cdef class CSRDataset(Dataset):
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:
             return
+        from .._engine import pass_threads  # (_engine imports this module)
         if _cuts(&self.indices[0], &self.indptr[0], self.n_samples, column,
-                 &self.cut[0],
-                 self.n_threads if n_values >= PARALLEL_VALUES else 1):
+                 &self.cut[0], pass_threads(n_values)):
             self.split_parts = 2
         self.n_parts = self.split_parts
 
