@@ -70,37 +70,37 @@ def _unsorted(X):
 def test_column_parts_split_sorted_rows():
     """Two column parts on sorted rows: row r's part 0 ends at its first
     value in a column >= the split, a multiple of 8 columns near the
-    column below which lie 60% of the stored values; one part for
-    unsorted rows, for narrow X and for the lazy rules."""
+    column below which lie the given share of the stored values (0.6, then
+    0.8: a new split); one part for unsorted rows (the split column still
+    known: the lazy rules filter rows by it) and for narrow X."""
     X = sp.random(3000, 400, density=0.05, random_state=0, format="csr")
     X.sort_indices()
     data = CSRDataset(X, 1, 2)
-    data.prepare_minibatches(32)
-    assert data.n_parts == 2
-    cut = data.cut_positions()
-    split = X.indices[cut[cut < X.indptr[1:]]].min()
-    assert split % 8 == 0
-    below = np.count_nonzero(X.indices < split)
-    near = np.bincount(X.indices)[split - 8 : split + 8].sum()
-    assert abs(below - 0.6 * X.nnz) <= near
-    for r in range(X.shape[0]):
-        row = X.indices[X.indptr[r] : X.indptr[r + 1]]
-        assert cut[r] == X.indptr[r] + np.count_nonzero(row < split)
-    data.prepare_minibatches(32, False)
-    assert data.n_parts == 1
+    for share in (0.6, 0.8):
+        data.prepare_minibatches(32, share)
+        assert data.n_parts == 2
+        cut = data.cut_positions()
+        split = X.indices[cut[cut < X.indptr[1:]]].min()
+        assert split % 8 == 0 and split == data.split
+        below = np.count_nonzero(X.indices < split)
+        near = np.bincount(X.indices)[split - 8 : split + 8].sum()
+        assert abs(below - share * X.nnz) <= near
+        for r in range(X.shape[0]):
+            row = X.indices[X.indptr[r] : X.indptr[r + 1]]
+            assert cut[r] == X.indptr[r] + np.count_nonzero(row < split)
     unsorted = CSRDataset(_unsorted(X), 1, 2)
-    unsorted.prepare_minibatches(32)
-    assert unsorted.n_parts == 1
+    unsorted.prepare_minibatches(32, 0.8)
+    assert unsorted.n_parts == 1 and unsorted.split == data.split
     # One unsorted row among 400k values (the cuts found on two threads).
     big = sp.random(20000, 400, density=0.05, random_state=1, format="csr")
     big.sort_indices()
     lo, hi = big.indptr[12345], big.indptr[12346]
     big.indices[lo:hi] = big.indices[lo:hi][::-1].copy()
     one_row = CSRDataset(big, 1, 2)
-    one_row.prepare_minibatches(32)
+    one_row.prepare_minibatches(32, 0.6)
     assert one_row.n_parts == 1
     narrow = CSRDataset(sp.random(100, 15, density=0.5, format="csr"), 1, 2)
-    narrow.prepare_minibatches(32)
+    narrow.prepare_minibatches(32, 0.6)
     assert narrow.n_parts == 1
 
 
@@ -170,20 +170,31 @@ def test_lazy_rules_step_densely_when_the_decay_factor_is_not_positive(params):
 @pytest.mark.parametrize("solver", ["adagrad", "adam"])
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_lazy_rules_thread_count_does_not_change_a_bit(solver, n_classes):
-    """The per-column work is cut into fixed slices whose sums are added in
-    slice order (batches here hold ~3,000 columns: the threaded branch)."""
+    """The batch's columns are worked in two column parts whose sums are
+    added in part order (batches here hold ~6,400 stored values: the
+    parts run on two threads): the same bits with 1, 2 or 3 threads, on
+    sorted rows (parts cut from each row) and on unsorted rows (parts that
+    filter the rows by column), and the two fits equal to rounding."""
     X = sp.random(2000, 5000, density=0.02, random_state=0, format="csr")
+    X.sort_indices()
     y = np.arange(2000) % n_classes
-    fits = []
-    for threads in (1, 2, 3):
-        with threadpool_limits(limits=threads, user_api="openmp"):
-            est = SGDLogisticClassifier(
-                solver=solver, average=True, batch_size=64, max_iter=2, tol=None
-            )
-            fits.append(est.set_params(random_state=0).fit(X, y))
-    for est in fits[1:]:
-        assert np.array_equal(est.coef_, fits[0].coef_)
-        assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
+    params = dict(solver=solver, average=True, batch_size=64, max_iter=2, tol=None)
+    by_layout = []
+    for layout in (X, _unsorted(X)):
+        fits = []
+        for threads in (1, 2, 3):
+            with threadpool_limits(limits=threads, user_api="openmp"):
+                est = SGDLogisticClassifier(**params, random_state=0)
+                fits.append(est.fit(layout, y))
+        for est in fits[1:]:
+            assert np.array_equal(est.coef_, fits[0].coef_)
+            assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
+        by_layout.append(fits[0])
+    sorted_fit, unsorted_fit = by_layout
+    np.testing.assert_allclose(sorted_fit.coef_, unsorted_fit.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        sorted_fit.loss_curve_, unsorted_fit.loss_curve_, rtol=1e-10
+    )
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adagrad", "rmsprop", "adam"])

@@ -20,9 +20,6 @@ rows ``start .. start + B - 1`` when ``rows`` is NULL):
   B x K scratch that a ``blockwise`` layout does not touch
 * ``objective``: the weighted loss sum at W + bias alone (the line
   search's trial points; Z is scratch, as above)
-* ``columns``: the distinct columns with a stored entry in the batch, in
-  increasing order (sparse layouts; -1 for dense data, where every column
-  is present)
 
 with W, Z, D and G in float64 whatever the dtype of X, so that losses,
 update rules and schedules are written once, in double precision. The
@@ -79,8 +76,6 @@ cdef extern from *:
     }
     """
     void prefetch(const void* address) noexcept nogil
-    int count_trailing_zeros "__builtin_ctzll" (
-        unsigned long long x) noexcept nogil
     void prefetch_csr_rows(const void* data, size_t itemsize,
                            const int* indices, const int* starts,
                            const int* ends, const Py_ssize_t* rows,
@@ -152,8 +147,6 @@ cdef class Dataset:
                           Py_ssize_t start, Py_ssize_t B, const double* Y,
                           const double* s, Py_ssize_t ny, const double* W,
                           const double* bias, double* Z) noexcept nogil
-    cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
-                            Py_ssize_t B, Py_ssize_t* cols) noexcept nogil
 
 
 cdef class DenseDataset(Dataset):
@@ -195,26 +188,27 @@ cdef class CSRDataset(Dataset):
     cdef const int[::1] indices
     cdef const int[::1] indptr
     cdef bint is_float32
-    # ``columns``' two-level bitset: bit j of ``bits`` marks column j, bit q
-    # of ``words`` marks a nonzero bits[q] (all zero between calls).
-    cdef unsigned long long[::1] bits
-    cdef unsigned long long[::1] words
     # The minibatch products run in two parts of the columns (below and
     # from ``split``), each on one thread, which keeps its part of the
     # coefficients in its own cache; row r's values of part 0 are
     # indptr[r] .. cut[r] - 1, of part 1 cut[r] .. indptr[r + 1] - 1. One
-    # part (``n_parts`` 1) for rows with unsorted indices or narrow X.
+    # part (``n_parts`` 1) for rows with unsorted indices or narrow X
+    # (``split`` 0: no split column).
     # ``scratch`` holds part 1's products (2 B K values). Set up by
-    # ``prepare_minibatches``; ``split_parts`` the parts once split.
+    # ``prepare_minibatches``; ``split_parts`` the parts once split at
+    # ``split_share`` of the stored values.
     cdef readonly Py_ssize_t n_parts
     cdef Py_ssize_t split_parts
+    cdef double split_share
+    cdef readonly int split
     cdef int[::1] cut
     cdef double[::1] scratch
     cdef Py_ssize_t values_per_row
 
     cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
                            const int** ends) noexcept nogil
-    cdef bint _parallel(self, Py_ssize_t B) noexcept nogil
+    cdef bint _parallel(self, Py_ssize_t B,
+                        Py_ssize_t n_parts) noexcept nogil
     cdef void _forward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* W1,
                             const double* W2, Py_ssize_t stride, double* Z1,

@@ -71,10 +71,6 @@ cdef class Dataset:
             _add_bias(Z, bias, B, self.n_outputs)
         return loss.batch(Z, Y, s, B, ny, NULL)
 
-    cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
-                            Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
-        return -1
-
 
 # ---------------------------------------------------------------- dense --
 
@@ -530,11 +526,6 @@ cdef void _csr_backward(const floating* data, const int* indices,
 # is a multiple of SPLIT_ALIGN columns (a cache line of float64 values).
 cdef Py_ssize_t PARALLEL_BATCH_VALUES = 2048
 cdef int SPLIT_ALIGN = 8
-# Part 0 (the low columns, on the thread that also runs the loss) gets this
-# share of the stored values. On text, the frequent columns' coefficients
-# stay in cache and cost less per value: bench_sparse's averaged sgd epoch
-# 33.5 ms at 0.5, 30.4 at 0.6, 31 at 0.65-0.7.
-cdef double PART0_VALUES = 0.6
 # Stored values sampled to place the split.
 cdef Py_ssize_t SPLIT_SAMPLE = 1 << 20
 
@@ -596,66 +587,26 @@ cdef class CSRDataset(Dataset):
         self.indptr = X.indptr
         self.n_parts = 1
         self.split_parts = 1
+        self.split = 0
         self.cut = np.empty(0, dtype=np.intc)
         self.scratch = np.empty(0)
-        n_words = (self.n_features + 63) // 64
-        self.bits = np.zeros(max(n_words, 1), dtype=np.uint64)
-        self.words = np.zeros(max((n_words + 63) // 64, 1), dtype=np.uint64)
 
-    cdef Py_ssize_t columns(self, const Py_ssize_t* rows, Py_ssize_t start,
-                            Py_ssize_t B, Py_ssize_t* cols) noexcept nogil:
-        # Sorted, so that the per-column loops of the lazy rules walk their
-        # arrays in increasing order (the frequent columns share cache
-        # lines); reading the set bits costs O(d / 4096 + columns).
-        cdef Py_ssize_t i, r, p, j, q, s, m = 0
-        cdef unsigned long long word, summary
-        cdef unsigned long long* bits = &self.bits[0]
-        cdef unsigned long long* words = &self.words[0]
-        cdef const void* values
-        cdef size_t itemsize = 4 if self.is_float32 else 8
-        if self.is_float32:
-            values = &self.data32[0]
-        else:
-            values = &self.data64[0]
-        for i in range(B):
-            if rows != NULL:
-                # The first read of a shuffled batch: it takes the misses.
-                prefetch_csr_rows(values, itemsize, &self.indices[0],
-                                  &self.indptr[0], &self.indptr[1], rows, i,
-                                  B)
-            r = rows[i] if rows != NULL else start + i
-            for p in range(self.indptr[r], self.indptr[r + 1]):
-                j = self.indices[p]
-                bits[j >> 6] |= 1ULL << (j & 63)
-                words[j >> 12] |= 1ULL << ((j >> 6) & 63)
-        for s in range(self.words.shape[0]):
-            summary = words[s]
-            words[s] = 0
-            while summary:
-                q = s * 64 + count_trailing_zeros(summary)
-                summary &= summary - 1
-                word = bits[q]
-                bits[q] = 0
-                while word:
-                    cols[m] = q * 64 + count_trailing_zeros(word)
-                    word &= word - 1
-                    m += 1
-        return m
-
-    def prepare_minibatches(self, Py_ssize_t batch_size, bint split=True):
+    def prepare_minibatches(self, Py_ssize_t batch_size,
+                            double part0_values):
         """Set up the products for batches of up to ``batch_size`` rows, in
-        two column parts (see _data.pxd) if ``split``: part 1 from the
-        column below which lie ``PART0_VALUES`` of the stored values,
-        rounded to a cache line of float64 coefficients. O(nnz) once per
-        dataset."""
+        two column parts (see _data.pxd): part 1 from the column below
+        which lie ``part0_values`` of the stored values (the share that
+        balances the caller's two threads), rounded to a cache line of
+        float64 coefficients. O(nnz) once per dataset and share."""
         if self.scratch.shape[0] < 2 * batch_size * self.n_outputs:
             self.scratch = np.zeros(2 * batch_size * self.n_outputs)
-        self.n_parts = 1
-        if not split:
-            return
-        if self.cut.shape[0]:
+        if self.cut.shape[0] and part0_values == self.split_share:
             self.n_parts = self.split_parts
             return
+        self.split_share = part0_values
+        self.split_parts = 1
+        self.n_parts = 1
+        self.split = 0
         self.cut = np.empty(max(self.n_samples, 1), dtype=np.intc)
         indptr = np.asarray(self.indptr)
         n_values = int(indptr[-1] - indptr[0])
@@ -668,10 +619,11 @@ cdef class CSRDataset(Dataset):
         counts = np.cumsum(np.bincount(
             np.asarray(self.indices)[indptr[0]:indptr[-1]:step],
             minlength=self.n_features))
-        column = int(np.searchsorted(counts, counts[-1] * PART0_VALUES))
+        column = int(np.searchsorted(counts, counts[-1] * part0_values))
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:
             return
+        self.split = column
         from .._engine import pass_threads  # (_engine imports this module)
         if _cuts(&self.indices[0], &self.indptr[0], self.n_samples, column,
                  &self.cut[0], pass_threads(n_values)):
@@ -693,9 +645,11 @@ cdef class CSRDataset(Dataset):
         elif q == 1:
             starts[0] = cut
 
-    cdef bint _parallel(self, Py_ssize_t B) noexcept nogil:
-        """Whether the two parts of a batch run on two threads."""
-        return self.n_parts == 2 and self.n_threads > 1 and \
+    cdef bint _parallel(self, Py_ssize_t B,
+                        Py_ssize_t n_parts) noexcept nogil:
+        """Whether the n_parts column parts of a batch of B rows run on two
+        threads."""
+        return n_parts == 2 and self.n_threads > 1 and \
             B * self.values_per_row >= PARALLEL_BATCH_VALUES
 
     cdef void _forward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
@@ -729,7 +683,7 @@ cdef class CSRDataset(Dataset):
                            Py_ssize_t stride, double* Z1,
                            double* Z2) noexcept nogil:
         cdef Py_ssize_t q, i, BK = B * self.n_outputs
-        if self._parallel(B):
+        if self._parallel(B, self.n_parts):
             for q in prange(2, num_threads=2, schedule="static"):
                 self._forward_part(q, rows, start, B, W1, W2, stride, Z1, Z2)
         else:
@@ -758,7 +712,7 @@ cdef class CSRDataset(Dataset):
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
         # The parts write disjoint columns of G.
         cdef Py_ssize_t q
-        if self._parallel(B):
+        if self._parallel(B, self.n_parts):
             for q in prange(2, num_threads=2, schedule="static"):
                 self._backward_part(q, rows, start, B, D, G)
         else:

@@ -27,6 +27,7 @@ from ._optimizers cimport SGD, Optimizer
 from ._random cimport next_epoch_order
 from ._scaled cimport ScaledSGD
 from ._schedules cimport Schedule
+from . import _lazy, _scaled
 
 
 cdef double _sq_norm(const double* w, Py_ssize_t n) noexcept nogil:
@@ -265,13 +266,11 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         and (<SGD>optimizer).momentum == 0.0)
     cdef bint lazy = sparse_batches and not scaled
     if isinstance(data, CSRDataset):
-        # Column parts on two threads, except for the lazy rules, whose
-        # per-column work runs in slices of their own (the threads would
-        # trade the coefficients' cache lines).
-        data.prepare_minibatches(B, not lazy)
+        data.prepare_minibatches(
+            B, _lazy.PART0_VALUES if lazy else _scaled.PART0_VALUES)
     cdef double avg_from = average_start if averaging else -1.0
-    cdef LazyL2 lz = (LazyL2(d, K, P, alpha, avg_from, radius, data.n_threads)
-                      if lazy else None)
+    cdef LazyL2 lz = (LazyL2(data, K, P, len(optimizer.state_names), alpha,
+                             avg_from, radius) if lazy else None)
     cdef ScaledSGD sc = (ScaledSGD(data, K, P, alpha, avg_from, radius)
                          if scaled else None)
     cdef double* avg = &theta_avg[0] if averaging else NULL
@@ -326,7 +325,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
     cdef Py_ssize_t no_improve = 0, n_done = 0
     if lazy:
-        lz.start(W, avg, t)
+        lz.start(optimizer, W, avg, t)
     elif scaled:
         sc.start(W, avg, t)
     cdef str status = "max_iter"
@@ -386,15 +385,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
 
                 averaged = averaging and t > average_start
                 if lazy:
-                    lz.n_cols = data.columns(batch_rows, start, b, &lz.cols[0])
-                    lz.catch_up(optimizer, W, avg, G, t)
+                    lz.forward(optimizer, batch_rows, start, b, t, averaged,
+                               Z, Zavg)
                     sq_w = lz.sq_w
                     sq_avg = lz.sq_avg
-                    if averaged:
-                        data.forward_pair(batch_rows, start, b, W, avg, K,
-                                          Z, Zavg)
-                    else:
-                        data.forward(batch_rows, start, b, W, Z)
                 elif scaled:
                     sc.forward(batch_rows, start, b, W, t, Z, Zavg)
                     sq_w = sc.sq_w
@@ -434,10 +428,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                 if lazy or scaled:
                     for i in range(b * K):
                         D[i] /= s_batch
-                    if lazy:
-                        # (G = alpha W on the batch's coordinates: catch_up)
-                        data.backward(batch_rows, start, b, D, G)
-                    # (scaled: the decay is in a and the step reads D)
+                    # (the step reads D: the columns' gradients are not
+                    # formed here)
                     for k in range(K):
                         G[dK + k] = 0.0
                         for i in range(b):
@@ -466,7 +458,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                                        radius)
                     schedule.accept(eta)
                 elif lazy:
-                    lz.step(optimizer, W, G, avg, eta, t)
+                    lz.step(optimizer, batch_rows, start, b, D, W, G, avg, eta,
+                            t)
                     continue
                 elif scaled:
                     sc.step(batch_rows, start, b, W, D, G, avg, eta, t)

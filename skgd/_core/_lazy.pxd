@@ -1,47 +1,70 @@
+from ._data cimport CSRDataset
 from ._optimizers cimport Optimizer
 
 
 cdef class LazyL2:
+    cdef CSRDataset data
     cdef Py_ssize_t d, K, dK, P
     cdef double alpha, average_start, radius
     cdef bint averaging, constrained
-    cdef double[::1] work, prev
-    cdef int n_threads
-    cdef double[::1] partial  # three sums per slice of a batch's columns
+    cdef Py_ssize_t n_state
+    # One record of R doubles per column of W (R a multiple of 8, records
+    # on cache-line boundaries): its K coefficients, their gradients, the
+    # rule's state (n_state x K), when averaging the sums of the averaged
+    # iterates and the averages (K each), then log_a and the update count
+    # when the column was last brought up to date.
+    cdef Py_ssize_t R, off_g, off_sum, off_avg, off_stamp
+    cdef double[::1] store
+    cdef double* rec
     cdef double log_a
-    # Per column: log_a and the update count when it was last brought up
-    # to date (interleaved: one cache line for both).
-    cdef double[::1] stamps
-    cdef double[::1] sum_w
-    cdef unsigned char[::1] in_batch
+    cdef double inv_n  # 1 / the averaged updates at the catch-ups' count
+    cdef double[::1] sum_b  # the intercepts' sums of averaged iterates
+    cdef double[::1] work, prev
+    # The column parts (filtering whole rows at column filter_split if
+    # not 0); the batch's columns of part q at cols[q d:], n_cols[q] of
+    # them.
+    cdef Py_ssize_t n_parts
+    cdef int filter_split
     cdef Py_ssize_t[::1] cols
-    cdef Py_ssize_t[::1] coords
-    cdef Py_ssize_t n_cols, n_coords
+    cdef Py_ssize_t n_cols[2]
+    cdef double[::1] partial  # four sums per column part
+    cdef Py_ssize_t[::1] bias_coords
     cdef readonly double sq_w, sq_avg
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
 
     cdef inline double _n_avg(self, double t) noexcept nogil
-    cdef void _restart(self, const double* W,
-                       const double* avg) noexcept nogil
-    cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
-                               double* avg, double t,
-                               double* sq) noexcept nogil
-    cdef bint _threaded(self) noexcept nogil
-    cdef void _prefetch_column(self, Optimizer opt, Py_ssize_t j,
-                               const double* W,
-                               const double* avg) noexcept nogil
-    cdef void start(self, const double* W, const double* avg,
+    cdef void start(self, Optimizer opt, const double* W, const double* avg,
                     double t) noexcept nogil
-    cdef void _catch_up_slice(self, Optimizer opt, Py_ssize_t ch,
-                              double* W, double* avg, double* G,
-                              double t) noexcept nogil
-    cdef void catch_up(self, Optimizer opt, double* W, double* avg,
-                       double* G, double t) noexcept nogil
-    cdef void _step_slice(self, Optimizer opt, Py_ssize_t ch, double* W,
-                          double* G, double* avg, double eta,
-                          double t) noexcept nogil
-    cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
-                   double eta, double t) noexcept nogil
+    cdef void _restart(self) noexcept nogil
+    cdef void _prepare(self, Optimizer opt, double t) noexcept nogil
+    cdef void _catch_up_column(self, Optimizer opt, double* r, double t,
+                               double* sq) noexcept nogil
+    cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil
+    cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
+                            const Py_ssize_t* rows, Py_ssize_t start,
+                            Py_ssize_t B, double t, double* Z1,
+                            double* Z2) noexcept nogil
+    cdef void forward(self, Optimizer opt, const Py_ssize_t* rows,
+                      Py_ssize_t start, Py_ssize_t B, double t,
+                      bint averaged, double* Z, double* Zavg) noexcept nogil
+    cdef void _finish(self, const Py_ssize_t* cols, Py_ssize_t m, double t,
+                      double* part) noexcept nogil
+    cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
+                           const int** ends) noexcept nogil
+    cdef void _add_gradients_part(self, Py_ssize_t q, const Py_ssize_t* rows,
+                                  Py_ssize_t start, Py_ssize_t B,
+                                  const double* D) noexcept nogil
+    cdef void _step_part(self, Optimizer opt, Py_ssize_t q,
+                         const Py_ssize_t* rows, Py_ssize_t start,
+                         Py_ssize_t B, const double* D, double eta,
+                         double t) noexcept nogil
+    cdef void _dense_step(self, Optimizer opt, const Py_ssize_t* rows,
+                          Py_ssize_t start, Py_ssize_t B, const double* D,
+                          double eta, double t) noexcept nogil
+    cdef void step(self, Optimizer opt, const Py_ssize_t* rows,
+                   Py_ssize_t start, Py_ssize_t B, const double* D,
+                   double* W, double* G, double* avg, double eta,
+                   double t) noexcept nogil
     cdef void _project_all(self, Optimizer opt, double* W, double* avg,
                            double t) noexcept nogil
     cdef void flush(self, Optimizer opt, double* W, double* avg,

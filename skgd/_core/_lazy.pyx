@@ -21,11 +21,24 @@ Polyak-Ruppert averaging keeps, per coordinate, the sum of W over the
 averaged updates; the missed terms of a decaying coordinate are a
 geometric series at the mean rate (exact for a constant step).
 
-The per-column work of a batch (the catch-up with G = alpha W, the rule's
-step, the averages) is split into ``N_CHUNKS`` fixed slices of the sorted
-columns, run by up to ``n_threads`` OpenMP threads; each slice's share of
-the squared norms is summed in slice order, so that a fit does not depend
-on the number of threads.
+Everything the engine keeps of a column of W -- its coefficients, their
+gradients, the rule's state, the average's sums, the column's stamps --
+lives in one record, a cache line for K = 1 (the flat arrays, which the
+caller owns, are read at ``start`` and written back at ``flush``, once
+per epoch). A batch is worked in two column parts of the dataset (see
+_data.pxd; on rows with unsorted indices, two parts that filter the rows
+by column), on two threads for large batches, each part in its thread:
+
+* ``forward``: a first read of the batch lists the part's columns (a NaN
+  gradient marks a column not yet seen in the batch: a short loop that
+  keeps many cache misses in flight), their records are brought up to
+  date with gradient alpha W, then Z = X_B W (and X_B avg);
+* ``step``: the gradients' data part X_B^T D, then the rule, the
+  averages and the stamps on the part's columns.
+
+Each thread thus keeps its part's records in its own cache. The parts'
+sums (squared norms) are added in part order, so that a fit does not
+depend on the number of threads.
 
 The ball constraint ``||W|| <= radius`` (``max_norm``): the projection
 (Euclidean with momentum, in the rule's metric otherwise) changes
@@ -36,26 +49,24 @@ shrink coordinates), exceeds radius^2; while the constraint is active
 this costs O(d K) per update.
 """
 
+from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, expm1, fabs, log1p
+from libc.math cimport INFINITY, NAN, expm1, fabs, log1p
 import numpy as np
 
-from ._data cimport prefetch
+from ._data cimport CSRDataset, prefetch_csr_rows
 from ._optimizers cimport Optimizer
 
 # Flush (bring every coordinate up to date and restart the product) before
 # the product underflows.
 cdef double MIN_LOG_A = -200.0
-# Columns ahead whose bookkeeping the catch-up prefetches: a rare column's
-# arrays are cache misses, overlapped this way.
-cdef Py_ssize_t PREFETCH_COLUMNS = 8
-# Fixed slices of a batch's columns, handed to threads one at a time (the
-# rare columns, the costly ones, are the high indices), and the fewest
-# columns for which threads are used (a parallel region costs a few us).
-cdef Py_ssize_t N_CHUNKS = 32
-cdef Py_ssize_t PARALLEL_COLUMNS = 1024
-# Doubles per slice in ``partial``: three sums, padded to a cache line.
+# Doubles per column part in ``partial``: three sums, padded to a cache
+# line (the parts run on different threads).
 cdef Py_ssize_t PART = 8
+# The share of the stored values in the low column part (see
+# CSRDataset.prepare_minibatches): a column's catch-up and step cost more
+# than its values' products, and text's rare columns are the high ones.
+PART0_VALUES = 0.8
 # Below this |x|, expm1(x) is its Taylor polynomial to x^7 / 7!: relative
 # error below x^7 / 8! < 3e-19, under rounding, at ~4x less cost than libm
 # (the decay a column missed is usually a small exponent).
@@ -79,20 +90,116 @@ def expm1_values(double[::1] x):
     return out
 
 
-cdef class LazyL2:
-    """Bookkeeping of the missed decay of d columns of K coordinates each,
-    for theta = [W (d x K), b (K)] of length P; ``cols[:n_cols]`` is the
-    current batch's set of columns (filled by ``Dataset.columns``)."""
+cdef inline bint _skip(const int* indices, Py_ssize_t p, int split,
+                       Py_ssize_t q) noexcept nogil:
+    """Whether stored value p lies outside column part q (split > 0: the
+    parts filter whole rows by column)."""
+    return split > 0 and (indices[p] >= split) != q
 
-    def __init__(self, Py_ssize_t d, Py_ssize_t K, Py_ssize_t P,
-                 double alpha, double average_start,
-                 double radius=INFINITY, int n_threads=1):
+
+cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
+                         const int* starts, const int* ends,
+                         const Py_ssize_t* rows, Py_ssize_t start,
+                         Py_ssize_t B, int split, Py_ssize_t q,
+                         Py_ssize_t* cols) noexcept nogil:
+    """List in ``cols`` the columns of row r's values starts[r] .. ends[r]
+    - 1 not yet seen in the batch (their gradient NaN, set to 0 here);
+    returns their number. The first read of a shuffled batch, and of the
+    records: a short loop, so that many cache misses are in flight."""
+    cdef Py_ssize_t i, r, p, m = 0
+    cdef double* g
+    for i in range(B):
+        if rows != NULL:
+            prefetch_csr_rows(data, sizeof(floating), indices, starts, ends,
+                              rows, i, B)
+        r = rows[i] if rows != NULL else start + i
+        for p in range(starts[r], ends[r]):
+            if _skip(indices, p, split, q):
+                continue
+            g = lz.rec + indices[p] * lz.R + lz.off_g
+            if g[0] != g[0]:
+                g[0] = 0.0
+                cols[m] = indices[p]
+                m += 1
+    return m
+
+
+cdef void _products(LazyL2 lz, const floating* data, const int* indices,
+                    const int* starts, const int* ends,
+                    const Py_ssize_t* rows, Py_ssize_t start, Py_ssize_t B,
+                    int split, Py_ssize_t q, double* Z1,
+                    double* Z2) noexcept nogil:
+    """Z1 = X_B W and, unless Z2 is NULL, Z2 = X_B avg over row r's values
+    starts[r] .. ends[r] - 1."""
+    cdef Py_ssize_t i, r, p, k, K = lz.K, R = lz.R, a = lz.off_avg
+    cdef double x, z1, z2
+    cdef double* w
+    for i in range(B):
+        r = rows[i] if rows != NULL else start + i
+        if K == 1:
+            z1 = 0.0
+            z2 = 0.0
+            for p in range(starts[r], ends[r]):
+                if _skip(indices, p, split, q):
+                    continue
+                w = lz.rec + indices[p] * R
+                z1 += data[p] * w[0]
+                if Z2 != NULL:
+                    z2 += data[p] * w[a]
+            Z1[i] = z1
+            if Z2 != NULL:
+                Z2[i] = z2
+            continue
+        for k in range(K):
+            Z1[i * K + k] = 0.0
+            if Z2 != NULL:
+                Z2[i * K + k] = 0.0
+        for p in range(starts[r], ends[r]):
+            if _skip(indices, p, split, q):
+                continue
+            w = lz.rec + indices[p] * R
+            x = data[p]
+            for k in range(K):
+                Z1[i * K + k] += x * w[k]
+                if Z2 != NULL:
+                    Z2[i * K + k] += x * w[a + k]
+
+
+cdef void _add_gradients(LazyL2 lz, const floating* data, const int* indices,
+                         const int* starts, const int* ends,
+                         const Py_ssize_t* rows, Py_ssize_t start,
+                         Py_ssize_t B, int split, Py_ssize_t q,
+                         const double* D) noexcept nogil:
+    """The records' gradients += X_B^T D over row r's values starts[r] ..
+    ends[r] - 1."""
+    cdef Py_ssize_t i, r, p, k, K = lz.K
+    cdef double* grad = lz.rec + lz.off_g
+    for i in range(B):
+        r = rows[i] if rows != NULL else start + i
+        for p in range(starts[r], ends[r]):
+            if _skip(indices, p, split, q):
+                continue
+            for k in range(K):
+                grad[indices[p] * lz.R + k] += data[p] * D[i * K + k]
+
+
+cdef class LazyL2:
+    """Bookkeeping of the missed decay of the d columns of K coordinates
+    of theta = [W (d x K), b (K)] (length P) for an update rule with
+    ``n_state`` state arrays, on the CSR batches of ``data``;
+    ``average_start < 0`` for no averaging, ``radius`` the ball constraint
+    (infinite for none)."""
+
+    def __init__(self, CSRDataset data, Py_ssize_t K, Py_ssize_t P,
+                 Py_ssize_t n_state, double alpha, double average_start,
+                 double radius=INFINITY):
+        cdef Py_ssize_t d = data.n_features
+        self.data = data
         self.d = d
-        self.n_threads = max(1, n_threads)
-        self.partial = np.zeros(PART * N_CHUNKS)
         self.K = K
         self.dK = d * K
         self.P = P
+        self.n_state = n_state
         self.alpha = alpha
         self.average_start = average_start
         self.averaging = average_start >= 0.0
@@ -101,49 +208,87 @@ cdef class LazyL2:
         size = d * K if self.constrained else 0
         self.work = np.zeros(max(size, 1))
         self.prev = np.zeros(max(size, 1))
-        self.stamps = np.zeros(2 * d)
-        self.sum_w = np.zeros(P)
-        self.in_batch = np.zeros(d, dtype=np.uint8)
-        self.cols = np.zeros(d, dtype=np.intp)
-        self.coords = np.zeros(P, dtype=np.intp)
+        self.off_g = K
+        self.off_sum = (2 + n_state) * K
+        self.off_avg = self.off_sum + K
+        self.off_stamp = self.off_sum + (2 * K if self.averaging else 0)
+        self.R = (self.off_stamp + 2 + 7) // 8 * 8
+        # Extra room to start the records on a cache line.
+        self.store = np.zeros(d * self.R + 8)
+        cdef size_t misalign = (<size_t>&self.store[0]) % 64
+        self.rec = &self.store[(64 - misalign) % 64 // 8]
+        self.sum_b = np.zeros(max(P - self.dK, 1))
+        # Part q's columns of a batch at cols[q d:].
+        self.cols = np.zeros(max(2 * d, 1), dtype=np.intp)
+        self.partial = np.zeros(2 * PART)
+        # The dataset's column parts; on rows with unsorted indices, two
+        # parts that filter whole rows by column (each thread reads every
+        # value's column but keeps its own records).
+        self.n_parts = data.n_parts
+        self.filter_split = 0
+        if data.n_parts == 1 and data.split > 0:
+            self.n_parts = 2
+            self.filter_split = data.split
+        self.bias_coords = np.arange(self.dK, max(P, self.dK + 1),
+                                     dtype=np.intp)
 
     cdef inline double _n_avg(self, double t) noexcept nogil:
         """Number of averaged updates among the first t."""
         return t - self.average_start if self.averaging and \
             t > self.average_start else 0.0
 
-    cdef void start(self, const double* W, const double* avg,
+    cdef void start(self, Optimizer opt, const double* W, const double* avg,
                     double t) noexcept nogil:
-        """Begin at update count t with every coordinate up to date."""
-        cdef Py_ssize_t i, j
+        """Begin at update count t from the flat arrays (W, the rule's state
+        and the average), every coordinate up to date."""
+        cdef Py_ssize_t i, j, k, s
         cdef double n = self._n_avg(t)
+        cdef double* r
         for j in range(self.d):
-            self.stamps[2 * j + 1] = t
-        for i in range(self.P):
-            self.sum_w[i] = avg[i] * n if n > 0.0 else 0.0
-        self._restart(W, avg)
+            r = self.rec + j * self.R
+            for k in range(self.K):
+                i = j * self.K + k
+                r[k] = W[i]
+                r[self.off_g + k] = NAN
+                for s in range(self.n_state):
+                    r[(2 + s) * self.K + k] = opt.state(s)[i]
+                if self.averaging:
+                    r[self.off_sum + k] = avg[i] * n if n > 0.0 else 0.0
+                    r[self.off_avg + k] = avg[i]
+            r[self.off_stamp + 1] = t
+        for i in range(self.dK, self.P):
+            self.sum_b[i - self.dK] = avg[i] * n if n > 0.0 else 0.0
+        self._restart()
 
-    cdef void _restart(self, const double* W, const double* avg) noexcept nogil:
-        """Restart the products (every coordinate is up to date) and
+    cdef void _restart(self) noexcept nogil:
+        """Restart the product (every coordinate is up to date) and
         recompute the squared norms exactly."""
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t j, k
+        cdef double* r
         self.log_a = 0.0
-        for j in range(self.d):
-            self.stamps[2 * j] = 0.0
         self.sq_w = 0.0
         self.sq_avg = 0.0
-        for i in range(self.dK):
-            self.sq_w += W[i] * W[i]
-            if avg != NULL:
-                self.sq_avg += avg[i] * avg[i]
+        for j in range(self.d):
+            r = self.rec + j * self.R
+            r[self.off_stamp] = 0.0
+            for k in range(self.K):
+                self.sq_w += r[k] * r[k]
+                if self.averaging:
+                    self.sq_avg += r[self.off_avg + k] * r[self.off_avg + k]
 
-    cdef void _catch_up_column(self, Optimizer opt, Py_ssize_t j, double* W,
-                               double* avg, double t,
+    cdef void _prepare(self, Optimizer opt, double t) noexcept nogil:
+        """Set up the catch-ups to update count t."""
+        cdef double n = self._n_avg(t)
+        self.inv_n = 1.0 / n if n > 0.0 else 0.0
+        opt.prepare(t)
+
+    cdef void _catch_up_column(self, Optimizer opt, double* r, double t,
                                double* sq) noexcept nogil:
-        """Apply the decay column j missed since it was last updated; adds
-        the changes of ||W||^2 and ||avg||^2 to sq[0] and sq[1]."""
-        cdef Py_ssize_t k, i
-        cdef double* stamp = &self.stamps[2 * j]
+        """Apply the decay the column of record r missed since it was last
+        updated (after ``_prepare(opt, t)``); adds the changes of ||W||^2 and
+        ||avg||^2 to sq[0] and sq[1]."""
+        cdef Py_ssize_t k, K = self.K
+        cdef double* stamp = r + self.off_stamp
         cdef double dl = self.log_a - stamp[0]
         cdef double k_gap = t - stamp[1]
         cdef double n = self._n_avg(t)
@@ -153,16 +298,17 @@ cdef class LazyL2:
             return  # in the last batch (or just restarted): up to date
         stamp[0] = self.log_a
         stamp[1] = t
-        for k in range(self.K):
-            i = j * self.K + k
-            w0 = W[i]
+        for k in range(K):
+            w0 = r[k]
             if w0 == 0.0:
                 continue
-            p = opt.lazy_scale(i, t)
+            p = opt.lazy_scale(&r[2 * K + k], K)
             decay = _expm1(p * dl)  # the missed factor, minus 1
             if k_avg > 0.0:
                 if dl == 0.0:
                     missed = k_avg
+                elif k_gap == 1.0:  # (the general case below, simplified)
+                    missed = 1.0 + decay
                 else:
                     x = p * dl / k_gap
                     step_decay = decay if k_gap == 1.0 else _expm1(x)
@@ -173,184 +319,252 @@ cdef class LazyL2:
                     else:  # (1 + _expm1: exp, cheap for small exponents)
                         missed = (1.0 + _expm1((k_gap - k_avg + 1.0) * x)) \
                             * _expm1(k_avg * x) / step_decay
-                self.sum_w[i] += w0 * missed
-            W[i] = w0 + w0 * decay
-            sq[0] += W[i] * W[i] - w0 * w0
+                r[self.off_sum + k] += w0 * missed
+            r[k] = w0 + w0 * decay
+            sq[0] += r[k] * r[k] - w0 * w0
         if n > 0.0:
-            for k in range(self.K):
-                i = j * self.K + k
-                x = self.sum_w[i] / n
-                sq[1] += x * x - avg[i] * avg[i]
-                avg[i] = x
+            for k in range(K):
+                x = r[self.off_sum + k] * self.inv_n
+                sq[1] += x * x - r[self.off_avg + k] * r[self.off_avg + k]
+                r[self.off_avg + k] = x
 
-    cdef inline bint _threaded(self) noexcept nogil:
-        """Whether the batch's per-column work is worth a parallel region.
-        The callers branch to a plain loop otherwise: a serialised region
-        (``use_threads_if``) still enters the OpenMP runtime, measured 20%
-        slower per epoch at batch 32 with ~300 columns per batch."""
-        return self.n_threads > 1 and self.n_cols >= PARALLEL_COLUMNS
+    cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil:
+        """Bring every column to update count t and restart the product."""
+        cdef Py_ssize_t j
+        cdef double sq[2]  # discarded: _restart recomputes the norms
+        self._prepare(opt, t)
+        for j in range(self.d):
+            self._catch_up_column(opt, self.rec + j * self.R, t, sq)
+        self._restart()
 
-    cdef inline void _prefetch_column(self, Optimizer opt, Py_ssize_t j,
-                                      const double* W,
-                                      const double* avg) noexcept nogil:
-        cdef Py_ssize_t i = j * self.K
-        prefetch(&self.stamps[2 * j])
-        prefetch(&W[i])
-        opt.prefetch_state(i)
-        if avg != NULL:
-            prefetch(&avg[i])
-            prefetch(&self.sum_w[i])
-
-    cdef void _catch_up_slice(self, Optimizer opt, Py_ssize_t ch,
-                              double* W, double* avg, double* G,
-                              double t) noexcept nogil:
-        """``catch_up`` of slice ch of the columns; its changes of ||W||^2
-        and ||avg||^2 and its ||W||^2 after them go to partial[PART ch:]."""
-        cdef Py_ssize_t c, j, k, i
-        cdef Py_ssize_t lo = ch * self.n_cols // N_CHUNKS
-        cdef Py_ssize_t hi = (ch + 1) * self.n_cols // N_CHUNKS
-        cdef double* part = &self.partial[PART * ch]
+    cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
+                            const Py_ssize_t* rows, Py_ssize_t start,
+                            Py_ssize_t B, double t, double* Z1,
+                            double* Z2) noexcept nogil:
+        """``forward`` on the dataset's column part q, into Z1, Z2 (part 0)
+        or the dataset's scratch (part 1); sums to partial[PART q:]."""
+        cdef const int* starts
+        cdef const int* ends
+        cdef Py_ssize_t c, k, m, BK = B * self.K
+        cdef double* part = &self.partial[PART * q]
+        cdef Py_ssize_t* cols = &self.cols[q * self.d]
+        cdef double* r
+        self._part_bounds(q, &starts, &ends)
+        if q == 1:
+            Z1 = &self.data.scratch[0]
+            if Z2 != NULL:
+                Z2 = &self.data.scratch[BK]
+        if self.data.is_float32:
+            m = _collect(self, &self.data.data32[0], &self.data.indices[0],
+                         starts, ends, rows, start, B, self.filter_split, q,
+                         cols)
+        else:
+            m = _collect(self, &self.data.data64[0], &self.data.indices[0],
+                         starts, ends, rows, start, B, self.filter_split, q,
+                         cols)
+        self.n_cols[q] = m
         part[0] = 0.0
         part[1] = 0.0
         part[2] = 0.0
-        for c in range(lo, hi):
-            if c + PREFETCH_COLUMNS < hi:
-                self._prefetch_column(opt, self.cols[c + PREFETCH_COLUMNS],
-                                      W, avg)
-            j = self.cols[c]
-            self._catch_up_column(opt, j, W, avg, t, part)
+        for c in range(m):
+            r = self.rec + cols[c] * self.R
+            self._catch_up_column(opt, r, t, part)
             for k in range(self.K):
-                i = j * self.K + k
-                self.coords[c * self.K + k] = i
-                G[i] = self.alpha * W[i]
-                part[2] += W[i] * W[i]
-
-    cdef void catch_up(self, Optimizer opt, double* W, double* avg,
-                       double* G, double t) noexcept nogil:
-        """Bring the batch's columns ``cols[:n_cols]`` to update count t,
-        list their coordinates (and the intercepts) in ``coords`` and set
-        G = alpha W on them (the gradient before its data part)."""
-        cdef Py_ssize_t ch, k, m = self.n_cols * self.K
-        opt.prepare(t)
-        if self._threaded():
-            for ch in prange(N_CHUNKS, num_threads=self.n_threads,
-                             schedule="dynamic"):
-                self._catch_up_slice(opt, ch, W, avg, G, t)
+                r[self.off_g + k] = self.alpha * r[k]
+                part[2] += r[k] * r[k]
+        if self.data.is_float32:
+            _products(self, &self.data.data32[0], &self.data.indices[0],
+                      starts, ends, rows, start, B, self.filter_split, q,
+                      Z1, Z2)
         else:
-            for ch in range(N_CHUNKS):
-                self._catch_up_slice(opt, ch, W, avg, G, t)
-        self.sq_batch = 0.0
-        for ch in range(N_CHUNKS):
-            self.sq_w += self.partial[PART * ch]
-            self.sq_avg += self.partial[PART * ch + 1]
-            self.sq_batch += self.partial[PART * ch + 2]
-        for k in range(self.dK, self.P):
-            self.coords[m] = k
-            G[k] = self.alpha * W[k]
-            m += 1
-        self.n_coords = m
+            _products(self, &self.data.data64[0], &self.data.indices[0],
+                      starts, ends, rows, start, B, self.filter_split, q,
+                      Z1, Z2)
 
-    cdef void _step_slice(self, Optimizer opt, Py_ssize_t ch, double* W,
-                          double* G, double* avg, double eta,
-                          double t) noexcept nogil:
-        """``step`` on slice ch of the coordinates (and of the columns);
-        ||W||^2 and the change of ||avg||^2 go to partial[PART ch:]."""
-        cdef Py_ssize_t c, i, j
-        cdef Py_ssize_t lo = ch * self.n_coords // N_CHUNKS
-        cdef Py_ssize_t hi = (ch + 1) * self.n_coords // N_CHUNKS
+    cdef void forward(self, Optimizer opt, const Py_ssize_t* rows,
+                      Py_ssize_t start, Py_ssize_t B, double t,
+                      bint averaged, double* Z, double* Zavg) noexcept nogil:
+        """Z = X_B W and, if ``averaged``, Zavg = X_B avg (without the
+        intercepts) at update count t, the batch's columns brought up to
+        date first; sets ``sq_w`` and ``sq_avg``."""
+        cdef Py_ssize_t q, i, BK = B * self.K
+        cdef double* Z2 = Zavg if averaged else NULL
+        self._prepare(opt, t)
+        if self.data._parallel(B, self.n_parts):
+            for q in prange(2, num_threads=2, schedule="static"):
+                self._forward_part(opt, q, rows, start, B, t, Z, Z2)
+        else:
+            for q in range(self.n_parts):
+                self._forward_part(opt, q, rows, start, B, t, Z, Z2)
+        self.sq_batch = 0.0
+        for q in range(self.n_parts):
+            self.sq_w += self.partial[PART * q]
+            self.sq_avg += self.partial[PART * q + 1]
+            self.sq_batch += self.partial[PART * q + 2]
+        if self.n_parts == 2:
+            for i in range(BK):
+                Z[i] += self.data.scratch[i]
+                if averaged:
+                    Zavg[i] += self.data.scratch[BK + i]
+
+    cdef void _finish(self, const Py_ssize_t* cols, Py_ssize_t m, double t,
+                      double* part) noexcept nogil:
+        """After the rule's step on columns cols[:m]: their ||W||^2 and the
+        change of their ||avg||^2 to part[0] and part[1], their averages
+        and stamps updated, their gradients marked unseen."""
+        cdef Py_ssize_t c, k
         cdef double n = self._n_avg(t), old
-        cdef double* part = &self.partial[PART * ch]
+        cdef double inv_n = 1.0 / n if n > 0.0 else 0.0
+        cdef double* r
         part[0] = 0.0
         part[1] = 0.0
-        opt.step(W, G, &self.coords[lo], hi - lo, eta, t)
-        for c in range(lo, hi):
-            i = self.coords[c]
-            if i < self.dK:
-                part[0] += W[i] * W[i]
-            if n > 0.0:
-                self.sum_w[i] += W[i]
-                old = avg[i]
-                avg[i] = self.sum_w[i] / n
-                if i < self.dK:
-                    part[1] += avg[i] * avg[i] - old * old
-        for c in range(ch * self.n_cols // N_CHUNKS,
-                       (ch + 1) * self.n_cols // N_CHUNKS):
-            j = self.cols[c]
-            self.stamps[2 * j] = self.log_a
-            self.stamps[2 * j + 1] = t
+        for c in range(m):
+            r = self.rec + cols[c] * self.R
+            for k in range(self.K):
+                part[0] += r[k] * r[k]
+                if n > 0.0:
+                    r[self.off_sum + k] += r[k]
+                    old = r[self.off_avg + k]
+                    r[self.off_avg + k] = r[self.off_sum + k] * inv_n
+                    part[1] += r[self.off_avg + k] * r[self.off_avg + k] \
+                        - old * old
+            r[self.off_g] = NAN
+            r[self.off_stamp] = self.log_a
+            r[self.off_stamp + 1] = t
 
-    cdef void step(self, Optimizer opt, double* W, double* G, double* avg,
-                   double eta, double t) noexcept nogil:
-        """Update t: the rule on the batch's coordinates, the decay of the
-        others recorded, then the projection onto the ball (if any);
-        ``avg`` is NULL without averaging."""
-        cdef Py_ssize_t c, i, j, ch
-        cdef double x = eta * self.alpha
+    cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
+                           const int** ends) noexcept nogil:
+        """Row r's values of part q lie in starts[r] .. ends[r] - 1 (whole
+        rows when the parts filter by column)."""
+        self.data._part_bounds(0 if self.filter_split else q, starts, ends)
+
+    cdef void _add_gradients_part(self, Py_ssize_t q, const Py_ssize_t* rows,
+                                  Py_ssize_t start, Py_ssize_t B,
+                                  const double* D) noexcept nogil:
+        cdef const int* starts
+        cdef const int* ends
+        self._part_bounds(q, &starts, &ends)
+        if self.data.is_float32:
+            _add_gradients(self, &self.data.data32[0], &self.data.indices[0],
+                           starts, ends, rows, start, B, self.filter_split,
+                           q, D)
+        else:
+            _add_gradients(self, &self.data.data64[0], &self.data.indices[0],
+                           starts, ends, rows, start, B, self.filter_split,
+                           q, D)
+
+    cdef void _step_part(self, Optimizer opt, Py_ssize_t q,
+                         const Py_ssize_t* rows, Py_ssize_t start,
+                         Py_ssize_t B, const double* D, double eta,
+                         double t) noexcept nogil:
+        """``step`` on the dataset's column part q; sums to
+        partial[PART q:]."""
+        cdef Py_ssize_t* cols = &self.cols[q * self.d]
+        self._add_gradients_part(q, rows, start, B, D)
+        opt.step_records(self.rec, self.R, self.K, cols, self.n_cols[q], eta,
+                         t)
+        self._finish(cols, self.n_cols[q], t, &self.partial[PART * q])
+
+    cdef void _dense_step(self, Optimizer opt, const Py_ssize_t* rows,
+                          Py_ssize_t start, Py_ssize_t B, const double* D,
+                          double eta, double t) noexcept nogil:
+        """``step`` on every column (eta alpha >= 1: the decay factor is
+        not positive, no decay can be deferred)."""
+        cdef Py_ssize_t j, k, q
+        cdef Py_ssize_t* cols = &self.cols[0]
+        cdef double* r
+        self._catch_up_all(opt, t - 1.0)
+        for j in range(self.d):
+            r = self.rec + j * self.R
+            if r[self.off_g] != r[self.off_g]:  # not in the batch
+                for k in range(self.K):
+                    r[self.off_g + k] = self.alpha * r[k]
+            cols[j] = j
+        for q in range(self.n_parts):
+            self._add_gradients_part(q, rows, start, B, D)
+        opt.step_records(self.rec, self.R, self.K, cols, self.d, eta, t)
+        self._finish(cols, self.d, t, &self.partial[0])
+        self.sq_w = self.partial[0]
+        self.sq_avg += self.partial[1]
+
+    cdef void step(self, Optimizer opt, const Py_ssize_t* rows,
+                   Py_ssize_t start, Py_ssize_t B, const double* D,
+                   double* W, double* G, double* avg, double eta,
+                   double t) noexcept nogil:
+        """Update t: the batch's loss derivatives D (B x K, divided by the
+        batch weight) make the gradients' data part, the rule steps the
+        batch's columns (after ``forward``) and the intercepts (W[dK:],
+        gradient in G[dK:]), the decay of the other columns is recorded,
+        then W is projected onto the ball (if any); ``avg`` is NULL
+        without averaging."""
+        cdef Py_ssize_t i, q
+        cdef double x = eta * self.alpha, n = self._n_avg(t)
         if x >= 1.0:
-            # The decay factor is not positive: update every coordinate.
-            for c in range(self.n_cols):
-                self.in_batch[self.cols[c]] = 1
-            self.flush(opt, W, avg, t - 1.0)
-            for j in range(self.d):
-                if self.in_batch[j]:
-                    self.in_batch[j] = 0
-                else:
-                    for i in range(j * self.K, (j + 1) * self.K):
-                        G[i] = self.alpha * W[i]
-            for i in range(self.P):
-                self.coords[i] = i
-            self.n_coords = self.P
-            for j in range(self.d):
-                self.cols[j] = j
-            self.n_cols = self.d
-            self.sq_w = 0.0
+            self._dense_step(opt, rows, start, B, D, eta, t)
         else:
             self.log_a += log1p(-x)
             self.sq_w -= self.sq_batch
-        if self._threaded():
-            for ch in prange(N_CHUNKS, num_threads=self.n_threads,
-                             schedule="dynamic"):
-                self._step_slice(opt, ch, W, G, avg, eta, t)
-        else:
-            for ch in range(N_CHUNKS):
-                self._step_slice(opt, ch, W, G, avg, eta, t)
-        for ch in range(N_CHUNKS):
-            self.sq_w += self.partial[PART * ch]
-            self.sq_avg += self.partial[PART * ch + 1]
+            if self.data._parallel(B, self.n_parts):
+                for q in prange(2, num_threads=2, schedule="static"):
+                    self._step_part(opt, q, rows, start, B, D, eta, t)
+            else:
+                for q in range(self.n_parts):
+                    self._step_part(opt, q, rows, start, B, D, eta, t)
+            for q in range(self.n_parts):
+                self.sq_w += self.partial[PART * q]
+                self.sq_avg += self.partial[PART * q + 1]
+        opt.step(W, G, &self.bias_coords[0], self.P - self.dK, eta, t)
+        if n > 0.0:
+            for i in range(self.dK, self.P):
+                self.sum_b[i - self.dK] += W[i]
+                avg[i] = self.sum_b[i - self.dK] / n
         if self.constrained and self.sq_w > self.radius * self.radius:
             self._project_all(opt, W, avg, t)
         if self.log_a < MIN_LOG_A:
-            self.flush(opt, W, avg, t)
+            self._catch_up_all(opt, t)
 
     cdef void _project_all(self, Optimizer opt, double* W, double* avg,
                            double t) noexcept nogil:
         """Project W onto the ball in the rule's metric after update t,
         every coordinate first brought up to date (O(d K)). The averages,
         which counted the unprojected W of update t, are corrected."""
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i, j, k
         cdef double n = self._n_avg(t)
+        cdef double* r
         self.flush(opt, W, avg, t)
-        if n > 0.0:
-            for i in range(self.dK):
-                self.prev[i] = W[i]
+        for i in range(self.dK):
+            self.prev[i] = W[i]
         if not opt.project(W, self.dK, self.radius, t, &self.work[0]):
             return
-        if n > 0.0:
-            for i in range(self.dK):
-                self.sum_w[i] += W[i] - self.prev[i]
-                avg[i] = self.sum_w[i] / n
-        self._restart(W, avg)
+        for j in range(self.d):
+            r = self.rec + j * self.R
+            for k in range(self.K):
+                i = j * self.K + k
+                r[k] = W[i]
+                if n > 0.0:
+                    r[self.off_sum + k] += W[i] - self.prev[i]
+                    r[self.off_avg + k] = r[self.off_sum + k] / n
+                    avg[i] = r[self.off_avg + k]
+        self._restart()
 
     cdef void flush(self, Optimizer opt, double* W, double* avg,
                     double t) noexcept nogil:
-        """Bring every coordinate to update count t and restart the
-        products."""
-        cdef Py_ssize_t i, j
+        """Bring every coordinate to update count t, write the records out
+        to the flat arrays (W, the rule's state, the average) and restart
+        the product."""
+        cdef Py_ssize_t i, j, k, s
         cdef double n = self._n_avg(t)
-        cdef double sq[2]  # discarded: _restart recomputes the norms
+        cdef double* r
+        self._catch_up_all(opt, t)
         for j in range(self.d):
-            self._catch_up_column(opt, j, W, avg, t, sq)
+            r = self.rec + j * self.R
+            for k in range(self.K):
+                i = j * self.K + k
+                W[i] = r[k]
+                for s in range(self.n_state):
+                    opt.state(s)[i] = r[(2 + s) * self.K + k]
+                if self.averaging:
+                    avg[i] = r[self.off_avg + k]
         if n > 0.0:
             for i in range(self.dK, self.P):
-                avg[i] = self.sum_w[i] / n
-        self._restart(W, avg)
+                avg[i] = self.sum_b[i - self.dK] / n

@@ -17,18 +17,23 @@ for the adaptive rules, Adam's ``s`` bias-corrected at update t).
 projected gradient descent with the rule converges to the constrained
 optimum (see ``skgd.minimize``).
 
-``step`` on disjoint coordinates, ``lazy_scale`` and ``metric`` may run
-in several threads at once, the latter two after ``prepare(t)`` (which
-computes what they share at update count t).
+``step`` and ``step_records`` on disjoint coordinates, ``lazy_scale``
+and ``metric`` may run in several threads at once, the latter two after
+``prepare(t)`` (which computes what they share at update count t).
 
-``prefetch_state(i)`` prefetches the state of coordinate i (the sparse
-engine's catch-up calls it a few columns ahead).
+The sparse engine (_lazy.pyx) keeps the coefficients of each column of W
+in a record of its own, one cache line for K = 1: ``w[k]`` the
+coefficient k of the column, ``w[K + k]`` its gradient and
+``w[(2 + s) K + k]`` its value of state array s (``state_names`` order),
+for k < K. ``step_records`` is ``step`` on the records at ``rec + j R`` of
+the columns j in ``cols[:n]``; ``state(s)`` is the flat state array s
+(length P) that the records are read from and written back to.
 
-``lazy_scale(i, t)`` is the factor by which the rule multiplies a
-constant gradient of coordinate i in the long run (1 for plain SGD,
-1 / (1 - mu) with momentum, the inverse root of the second moment for
-the adaptive rules); the sparse engine applies the weight decay a
-coordinate missed at that rate (see _lazy.pyx).
+``lazy_scale(s, K)`` is the factor by which the rule multiplies a
+constant gradient of the coordinate whose state fields are s[0], s[K],
+... in the long run (1 for plain SGD, 1 / (1 - mu) with momentum, the
+inverse root of the second moment for the adaptive rules); the sparse
+engine applies the weight decay a coordinate missed at that rate.
 """
 
 cdef class Optimizer:
@@ -36,8 +41,12 @@ cdef class Optimizer:
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil
-    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil
+    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+                           const Py_ssize_t* cols, Py_ssize_t n, double eta,
+                           double t) noexcept nogil
+    cdef double* state(self, Py_ssize_t s) noexcept nogil
+    cdef double lazy_scale(self, const double* s,
+                           Py_ssize_t K) noexcept nogil
     cdef void prepare(self, double t) noexcept nogil
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil
     cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
@@ -45,7 +54,7 @@ cdef class Optimizer:
 
 
 cdef class SGD(Optimizer):
-    cdef double momentum
+    cdef double momentum, lazy_rate
     cdef bint nesterov
     cdef double[::1] velocity
 
@@ -63,4 +72,5 @@ cdef class RMSprop(Optimizer):
 cdef class Adam(Optimizer):
     cdef double beta1, beta2, eps
     cdef double[::1] m1, m2
-    cdef double c2_t, c2  # 1 - beta2^t at t = c2_t (lazy_scale's cache)
+    # 1 - beta2^t and its inverse at t = c2_t (lazy_scale's cache)
+    cdef double c2_t, c2, inv_c2

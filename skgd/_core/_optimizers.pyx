@@ -4,7 +4,6 @@ cimport cython
 from libc.math cimport INFINITY, pow, sqrt
 import numpy as np
 
-from ._data cimport prefetch
 
 # Most Newton iterations of the metric projection's multiplier (from the
 # left on a concave secular function: monotone, quadratic; a few suffice).
@@ -44,6 +43,37 @@ cdef double _ball_multiplier(const double* y, const double* D, Py_ssize_t n,
     return mu
 
 
+cdef inline void _momentum_update(double* w, double g, double* v, double eta,
+                                  double mu, bint nesterov) noexcept nogil:
+    """One coordinate's plain SGD (mu = 0) or momentum step; v its velocity."""
+    if mu == 0.0:
+        w[0] -= eta * g
+        return
+    v[0] = mu * v[0] + g
+    w[0] -= eta * (g + mu * v[0] if nesterov else v[0])
+
+
+cdef inline void _adagrad_update(double* w, double g, double* s, double eta,
+                                 double eps) noexcept nogil:
+    s[0] += g * g
+    w[0] -= eta * g / (sqrt(s[0]) + eps)
+
+
+cdef inline void _rmsprop_update(double* w, double g, double* s, double eta,
+                                 double rho, double eps) noexcept nogil:
+    s[0] = rho * s[0] + (1.0 - rho) * g * g
+    w[0] -= eta * g / (sqrt(s[0]) + eps)
+
+
+cdef inline void _adam_update(double* w, double g, double* m1, double* m2,
+                              double eta, double b1, double b2, double c1,
+                              double c2, double eps) noexcept nogil:
+    """c1, c2: the bias corrections 1 - beta1^t, 1 - beta2^t."""
+    m1[0] = b1 * m1[0] + (1.0 - b1) * g
+    m2[0] = b2 * m2[0] + (1.0 - b2) * g * g
+    w[0] -= eta * (m1[0] / c1) / (sqrt(m2[0] / c2) + eps)
+
+
 cdef class Optimizer:
     """Base class; ``state_names`` lists the arrays a rule keeps."""
 
@@ -54,11 +84,17 @@ cdef class Optimizer:
                    double t) noexcept nogil:
         pass
 
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0
-
-    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
+    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+                           const Py_ssize_t* cols, Py_ssize_t n, double eta,
+                           double t) noexcept nogil:
         pass
+
+    cdef double* state(self, Py_ssize_t s) noexcept nogil:
+        return NULL
+
+    cdef double lazy_scale(self, const double* s,
+                           Py_ssize_t K) noexcept nogil:
+        return 1.0
 
     cdef void prepare(self, double t) noexcept nogil:
         pass
@@ -130,6 +166,7 @@ cdef class SGD(Optimizer):
     def __init__(self, state, double momentum=0.0, bint nesterov=False):
         self.euclidean = True
         self.momentum = momentum
+        self.lazy_rate = 1.0 / (1.0 - momentum)
         self.nesterov = nesterov
         self.velocity = state["velocity"]
 
@@ -137,22 +174,28 @@ cdef class SGD(Optimizer):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
-        cdef double mu = self.momentum, v
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            if mu == 0.0:
-                theta[j] -= eta * g[j]
-                continue
-            v = mu * self.velocity[j] + g[j]
-            self.velocity[j] = v
-            theta[j] -= eta * (g[j] + mu * v if self.nesterov else v)
+            _momentum_update(&theta[j], g[j], &self.velocity[j], eta,
+                             self.momentum, self.nesterov)
 
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / (1.0 - self.momentum)
+    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+                           const Py_ssize_t* cols, Py_ssize_t n, double eta,
+                           double t) noexcept nogil:
+        cdef Py_ssize_t c, k
+        cdef double* w
+        for c in range(n):
+            w = rec + cols[c] * R
+            for k in range(K):
+                _momentum_update(&w[k], w[K + k], &w[2 * K + k], eta,
+                                 self.momentum, self.nesterov)
 
-    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
-        if self.momentum != 0.0:
-            prefetch(&self.velocity[i])
+    cdef double* state(self, Py_ssize_t s) noexcept nogil:
+        return &self.velocity[0]
+
+    cdef double lazy_scale(self, const double* s,
+                           Py_ssize_t K) noexcept nogil:
+        return self.lazy_rate
 
 
 @cython.final
@@ -171,17 +214,29 @@ cdef class Adagrad(Optimizer):
         cdef Py_ssize_t i, j
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            self.sum_sq[j] += g[j] * g[j]
-            theta[j] -= eta * g[j] / (sqrt(self.sum_sq[j]) + self.eps)
+            _adagrad_update(&theta[j], g[j], &self.sum_sq[j], eta,
+                            self.eps)
+
+    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+                           const Py_ssize_t* cols, Py_ssize_t n, double eta,
+                           double t) noexcept nogil:
+        cdef Py_ssize_t c, k
+        cdef double* w
+        for c in range(n):
+            w = rec + cols[c] * R
+            for k in range(K):
+                _adagrad_update(&w[k], w[K + k], &w[2 * K + k], eta,
+                                self.eps)
+
+    cdef double* state(self, Py_ssize_t s) noexcept nogil:
+        return &self.sum_sq[0]
 
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.sum_sq[i]) + self.eps
 
-    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
-        prefetch(&self.sum_sq[i])
-
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / self.metric(i, t)
+    cdef double lazy_scale(self, const double* s,
+                           Py_ssize_t K) noexcept nogil:
+        return 1.0 / (sqrt(s[0]) + self.eps)
 
 
 @cython.final
@@ -199,20 +254,31 @@ cdef class RMSprop(Optimizer):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
-        cdef double rho = self.rho
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            self.mean_sq[j] = rho * self.mean_sq[j] + (1.0 - rho) * g[j] * g[j]
-            theta[j] -= eta * g[j] / (sqrt(self.mean_sq[j]) + self.eps)
+            _rmsprop_update(&theta[j], g[j], &self.mean_sq[j], eta,
+                            self.rho, self.eps)
+
+    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+                           const Py_ssize_t* cols, Py_ssize_t n, double eta,
+                           double t) noexcept nogil:
+        cdef Py_ssize_t c, k
+        cdef double* w
+        for c in range(n):
+            w = rec + cols[c] * R
+            for k in range(K):
+                _rmsprop_update(&w[k], w[K + k], &w[2 * K + k], eta,
+                                self.rho, self.eps)
+
+    cdef double* state(self, Py_ssize_t s) noexcept nogil:
+        return &self.mean_sq[0]
 
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.mean_sq[i]) + self.eps
 
-    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
-        prefetch(&self.mean_sq[i])
-
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / self.metric(i, t)
+    cdef double lazy_scale(self, const double* s,
+                           Py_ssize_t K) noexcept nogil:
+        return 1.0 / (sqrt(s[0]) + self.eps)
 
 
 @cython.final
@@ -234,28 +300,40 @@ cdef class Adam(Optimizer):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
-        cdef double b1 = self.beta1, b2 = self.beta2
-        cdef double c1 = 1.0 - pow(b1, t), c2 = 1.0 - pow(b2, t)
+        cdef double c1 = 1.0 - pow(self.beta1, t)
+        cdef double c2 = 1.0 - pow(self.beta2, t)
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            self.m1[j] = b1 * self.m1[j] + (1.0 - b1) * g[j]
-            self.m2[j] = b2 * self.m2[j] + (1.0 - b2) * g[j] * g[j]
-            theta[j] -= eta * (self.m1[j] / c1) / (
-                sqrt(self.m2[j] / c2) + self.eps)
+            _adam_update(&theta[j], g[j], &self.m1[j], &self.m2[j], eta,
+                         self.beta1, self.beta2, c1, c2, self.eps)
+
+    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+                           const Py_ssize_t* cols, Py_ssize_t n, double eta,
+                           double t) noexcept nogil:
+        cdef Py_ssize_t c, k
+        cdef double c1 = 1.0 - pow(self.beta1, t)
+        cdef double c2 = 1.0 - pow(self.beta2, t)
+        cdef double* w
+        for c in range(n):
+            w = rec + cols[c] * R
+            for k in range(K):
+                _adam_update(&w[k], w[K + k], &w[2 * K + k], &w[3 * K + k],
+                             eta, self.beta1, self.beta2, c1, c2, self.eps)
+
+    cdef double* state(self, Py_ssize_t s) noexcept nogil:
+        return &self.m1[0] if s == 0 else &self.m2[0]
 
     cdef void prepare(self, double t) noexcept nogil:
         if t != self.c2_t:
             self.c2_t = t
             self.c2 = 1.0 - pow(self.beta2, t)
+            self.inv_c2 = 1.0 / self.c2
 
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         # Called for every coordinate of a batch at the same t.
         self.prepare(t)
         return sqrt(self.m2[i] / self.c2) + self.eps
 
-    cdef void prefetch_state(self, Py_ssize_t i) noexcept nogil:
-        prefetch(&self.m1[i])
-        prefetch(&self.m2[i])
-
-    cdef double lazy_scale(self, Py_ssize_t i, double t) noexcept nogil:
-        return 1.0 / self.metric(i, t)
+    cdef double lazy_scale(self, const double* s,
+                           Py_ssize_t K) noexcept nogil:
+        return 1.0 / (sqrt(s[K] * self.inv_c2) + self.eps)
