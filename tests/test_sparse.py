@@ -104,6 +104,21 @@ def test_column_parts_split_sorted_rows():
     assert narrow.n_parts == 1
 
 
+def _same_bits_on_1_to_3_threads(X, y, params):
+    """The fit of ``SGDLogisticClassifier(**params, random_state=0)`` with
+    1, 2 and 3 OpenMP threads, checked bit-identical (coefficients and
+    loss curve); returns one of them."""
+    fits = []
+    for threads in (1, 2, 3):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            est = SGDLogisticClassifier(**params, random_state=0)
+            fits.append(est.fit(X, y))
+    for est in fits[1:]:
+        assert np.array_equal(est.coef_, fits[0].coef_)
+        assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
+    return fits[0]
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("average", [False, True])
 def test_plain_sgd_column_parts_on_threads(n_classes, average):
@@ -114,18 +129,11 @@ def test_plain_sgd_column_parts_on_threads(n_classes, average):
     X.sort_indices()
     y = np.arange(2000) % n_classes
     params = dict(solver="sgd", average=average, batch_size=64, max_iter=2, tol=None)
-    fits = []
-    for threads in (1, 2, 3):
-        with threadpool_limits(limits=threads, user_api="openmp"):
-            est = SGDLogisticClassifier(**params, random_state=0)
-            fits.append(est.fit(X, y))
-    for est in fits[1:]:
-        assert np.array_equal(est.coef_, fits[0].coef_)
-        assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
+    fit = _same_bits_on_1_to_3_threads(X, y, params)
     for other in (X.toarray(), _unsorted(X)):
         ref = SGDLogisticClassifier(**params, random_state=0).fit(other, y)
-        np.testing.assert_allclose(fits[0].coef_, ref.coef_, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(fits[0].loss_curve_, ref.loss_curve_, rtol=1e-10)
+        np.testing.assert_allclose(fit.coef_, ref.coef_, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(fit.loss_curve_, ref.loss_curve_, rtol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -179,18 +187,9 @@ def test_lazy_rules_thread_count_does_not_change_a_bit(solver, n_classes):
     X.sort_indices()
     y = np.arange(2000) % n_classes
     params = dict(solver=solver, average=True, batch_size=64, max_iter=2, tol=None)
-    by_layout = []
-    for layout in (X, _unsorted(X)):
-        fits = []
-        for threads in (1, 2, 3):
-            with threadpool_limits(limits=threads, user_api="openmp"):
-                est = SGDLogisticClassifier(**params, random_state=0)
-                fits.append(est.fit(layout, y))
-        for est in fits[1:]:
-            assert np.array_equal(est.coef_, fits[0].coef_)
-            assert np.array_equal(est.loss_curve_, fits[0].loss_curve_)
-        by_layout.append(fits[0])
-    sorted_fit, unsorted_fit = by_layout
+    sorted_fit, unsorted_fit = (
+        _same_bits_on_1_to_3_threads(layout, y, params) for layout in (X, _unsorted(X))
+    )
     np.testing.assert_allclose(sorted_fit.coef_, unsorted_fit.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(
         sorted_fit.loss_curve_, unsorted_fit.loss_curve_, rtol=1e-10

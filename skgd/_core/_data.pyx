@@ -565,7 +565,7 @@ cdef class CSRDataset(Dataset):
     n_outputs : int
         Columns K of the coefficient matrix.
     n_threads : int
-        OpenMP threads for the per-column work of the lazy update rules.
+        OpenMP threads of the minibatch work (its two column parts).
     """
 
     def __init__(self, X, Py_ssize_t n_outputs, int n_threads=1):

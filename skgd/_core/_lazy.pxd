@@ -27,7 +27,7 @@ cdef class LazyL2:
     cdef int filter_split
     cdef Py_ssize_t[::1] cols
     cdef Py_ssize_t n_cols[2]
-    cdef double[::1] partial  # four sums per column part
+    cdef double[::1] partial  # three sums per column part
     cdef Py_ssize_t[::1] bias_coords
     cdef readonly double sq_w, sq_avg
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
