@@ -27,9 +27,14 @@ CORE = [
     "_epoch",
 ]
 # C headers a module includes (rebuild it when they change).
-HEADERS = {"_data": ["dense_rows.h"]}
+HEADERS = {
+    "_data": ["dense_rows.h"],
+    "_losses": ["vector_math.h"],
+    "_lazy": ["vector_math.h"],
+}
 DEBUG = os.environ.get("SKGD_DEBUG", "0") not in ("", "0")
-# glibc's vector math library (x86-64 Linux): vectorised exp in the losses.
+# glibc's vector math library (x86-64 Linux): vectorised exp in the losses
+# and the lazy rules' catch-ups (vector_math.h).
 LIBMVEC = (
     sys.platform.startswith("linux")
     and platform.machine() == "x86_64"
@@ -38,8 +43,8 @@ LIBMVEC = (
 
 
 def _vector_math(name):
-    """Macros and libraries of ``name``: libmvec for the losses."""
-    if name == "_losses" and LIBMVEC:
+    """Macros and libraries of ``name``: libmvec where vector_math.h is."""
+    if "vector_math.h" in HEADERS.get(name, ()) and LIBMVEC:
         return [("SKGD_LIBMVEC", "1")], ["mvec"]
     return [], []
 
@@ -48,16 +53,18 @@ extensions = [
     Extension(
         f"skgd._core.{name}",
         [f"skgd/_core/{name}.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "skgd/_core"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([("SKGD_BASELINE_ONLY", "1")] if DEBUG else [])
         + _vector_math(name)[0],
         libraries=_vector_math(name)[1],
         depends=[f"skgd/_core/{h}" for h in HEADERS.get(name, ())],
         extra_compile_args=(["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"])
-        # errno of the math functions is never read: sqrt is one instruction
-        # and loops with sqrt, exp or log can be vectorised.
-        + ["-fopenmp", "-fno-math-errno"],
+        # errno of the math functions and the floating-point exception
+        # flags are never read: sqrt is one instruction, and loops with sqrt,
+        # exp or log, or with a choice between two computed values, can be
+        # vectorised (neither flag lets the compiler change a result).
+        + ["-fopenmp", "-fno-math-errno", "-fno-trapping-math"],
         extra_link_args=["-fopenmp"],
     )
     for name in CORE

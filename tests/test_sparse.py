@@ -218,22 +218,46 @@ def test_lazy_rules_reach_the_dense_optimum(solver):
     assert err_sparse < 3 * err_dense + 1e-3
 
 
-def test_lazy_decay_expm1_against_numpy():
-    """The catch-up's expm1 against NumPy's over 600 decades and across the
-    switch: its Taylor polynomial below |x| = 1e-2 within 1 ulp, exp(x) - 1
-    above within 2.3e-14 relative (1 ulp of e^x over |expm1(x)|)."""
+def test_lazy_decay_against_numpy():
+    """The catch-up's decay e^y - 1 (y = p dl <= 0) against NumPy's expm1
+    over 600 decades and across the switch: its Taylor polynomial below
+    |y| = 1e-2 within 1 ulp, exp(y) - 1 above within 1e-13 relative (4 ulp
+    of libmvec's e^y over |expm1(y)| <= 100)."""
     from skgd._core import _lazy
 
-    small = np.geomspace(1e-300, 1e-2, 20001)[:-1]
-    small = np.concatenate([small, -small])
-    np.testing.assert_array_max_ulp(
-        _lazy.expm1_values(small), np.expm1(small), maxulp=1
-    )
-    large = np.geomspace(1e-2, 40.0, 20001)
-    large = np.concatenate([large, -large, np.nextafter(1e-2, [1.0, -1.0])])
-    np.testing.assert_allclose(
-        _lazy.expm1_values(large), np.expm1(large), rtol=2.3e-14, atol=0
-    )
+    small = -np.geomspace(1e-300, 1e-2, 20001)[:-1]
+    large = np.concatenate([-np.geomspace(1e-2, 40.0, 20001), [-np.nextafter(1e-2, 0)]])
+    for y, rtol in [(small, None), (large, 1e-13)]:
+        decay, _ = _lazy.missed_decays_values(np.ones_like(y), y, np.ones_like(y))
+        if rtol is None:
+            np.testing.assert_array_max_ulp(decay, np.expm1(y), maxulp=1)
+        else:
+            np.testing.assert_allclose(decay, np.expm1(y), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("k_gap", [1, 2, 7, 100, 10_000])
+def test_lazy_missed_average_terms_against_a_sum(k_gap):
+    """The terms the average's sum missed over k_gap updates of total
+    log-decay y, sum_{i=1..k_gap} e^{i y / k_gap}, against the sum written
+    out (math.fsum), for the vector loop (averaging all along) and for the
+    last k_avg < k_gap of them (averaging began meanwhile)."""
+    import math
+
+    from skgd._core import _lazy
+
+    y = -np.concatenate([[0.0, 1e-300, 1e-12], np.geomspace(1e-9, 30.0, 40)])
+    p = np.full_like(y, 2.0)
+    kg = np.full_like(y, float(k_gap))
+    _, missed = _lazy.missed_decays_values(p, y / 2.0, kg)
+    want = [math.fsum(np.exp(np.arange(1, k_gap + 1) * v / k_gap)) for v in y]
+    np.testing.assert_allclose(missed, want, rtol=1e-12, atol=0)
+    k_avg = max(1, k_gap // 3)
+    part = _lazy.partly_missed_values(y, kg, np.full_like(y, float(k_avg)))
+    want = [
+        math.fsum(np.exp(np.arange(k_gap - k_avg + 1, k_gap + 1) * v / k_gap))
+        for v in y
+    ]
+    np.testing.assert_allclose(part, want, rtol=1e-12, atol=0)
 
 
 def _wide_problem(n=1000, d=1500, seed=0):

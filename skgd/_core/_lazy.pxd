@@ -29,6 +29,10 @@ cdef class LazyL2:
     cdef Py_ssize_t n_cols[2]
     cdef double[::1] partial  # three sums per column part
     cdef Py_ssize_t[::1] bias_coords
+    # Per column part, the scratch of a catch-up (see _catch_up).
+    cdef Py_ssize_t catch_block, catch_stride
+    cdef double[::1] catch_values
+    cdef Py_ssize_t[::1] catch_at
     cdef readonly double sq_w, sq_avg
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
 
@@ -37,8 +41,11 @@ cdef class LazyL2:
                     double t) noexcept nogil
     cdef void _restart(self) noexcept nogil
     cdef void _prepare(self, Optimizer opt, double t) noexcept nogil
-    cdef void _catch_up_column(self, Optimizer opt, double* r, double t,
-                               double* sq) noexcept nogil
+    cdef void _catch_up(self, Optimizer opt, const Py_ssize_t* cols,
+                        Py_ssize_t m, double t, Py_ssize_t q,
+                        double* sq) noexcept nogil
+    cdef void _apply_decays(self, Optimizer opt, Py_ssize_t n, double t,
+                            Py_ssize_t q, double* sq) noexcept nogil
     cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil
     cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
                             const Py_ssize_t* rows, Py_ssize_t start,

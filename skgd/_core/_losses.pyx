@@ -6,17 +6,7 @@ import numpy as np
 
 cdef extern from *:
     """
-    /* With glibc's vector math library (setup.py defines SKGD_LIBMVEC on
-       x86-64 Linux) a loop of exp calls is vectorised: exp is declared
-       SIMD-callable (libmvec's variants, within 4 ulp) and the loop is
-       compiled twice, for AVX2 and for baseline x86-64, chosen at load. */
-    #if defined(SKGD_LIBMVEC) && defined(__GNUC__) && defined(__x86_64__)
-    #pragma omp declare simd notinbranch
-    extern double exp(double);
-    #define SKGD_VECTORISED __attribute__((target_clones("avx2", "default")))
-    #else
-    #define SKGD_VECTORISED
-    #endif
+    #include "vector_math.h"
 
     /* The binary log loss of n rows (targets: class indices 0 or 1): with
        y = +-1 and m = y z, log(1 + e^-m) less its log term, max(-m, 0);

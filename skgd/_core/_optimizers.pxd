@@ -17,7 +17,7 @@ for the adaptive rules, Adam's ``s`` bias-corrected at update t).
 projected gradient descent with the rule converges to the constrained
 optimum (see ``skgd.minimize``).
 
-``step`` and ``step_records`` on disjoint coordinates, ``lazy_scale``
+``step`` and ``step_records`` on disjoint coordinates, ``lazy_scales``
 and ``metric`` may run in several threads at once, the latter two after
 ``prepare(t)`` (which computes what they share at update count t).
 
@@ -29,11 +29,12 @@ for k < K. ``step_records`` is ``step`` on the records at ``rec + j R`` of
 the columns j in ``cols[:n]``; ``state(s)`` is the flat state array s
 (length P) that the records are read from and written back to.
 
-``lazy_scale(s, K)`` is the factor by which the rule multiplies a
-constant gradient of the coordinate whose state fields are s[0], s[K],
-... in the long run (1 for plain SGD, 1 / (1 - mu) with momentum, the
-inverse root of the second moment for the adaptive rules); the sparse
-engine applies the weight decay a coordinate missed at that rate.
+``lazy_scales(rec, at, n, K, p)`` sets p[i] to the factor by which the
+rule multiplies a constant gradient of the coordinate at ``rec + at[i]``
+(a coefficient k of a record, its state fields at ``(2 + s) K`` past it)
+in the long run (1 for plain SGD, 1 / (1 - mu) with momentum, the inverse
+root of the second moment for the adaptive rules); the sparse engine
+applies the weight decay a coordinate missed at that rate.
 """
 
 cdef class Optimizer:
@@ -45,8 +46,9 @@ cdef class Optimizer:
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
                            double t) noexcept nogil
     cdef double* state(self, Py_ssize_t s) noexcept nogil
-    cdef double lazy_scale(self, const double* s,
-                           Py_ssize_t K) noexcept nogil
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil
     cdef void prepare(self, double t) noexcept nogil
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil
     cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
@@ -72,5 +74,5 @@ cdef class RMSprop(Optimizer):
 cdef class Adam(Optimizer):
     cdef double beta1, beta2, eps
     cdef double[::1] m1, m2
-    # 1 - beta2^t and its inverse at t = c2_t (lazy_scale's cache)
+    # 1 - beta2^t and its inverse at t = c2_t (lazy_scales' cache)
     cdef double c2_t, c2, inv_c2

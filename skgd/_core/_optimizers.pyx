@@ -92,9 +92,12 @@ cdef class Optimizer:
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return NULL
 
-    cdef double lazy_scale(self, const double* s,
-                           Py_ssize_t K) noexcept nogil:
-        return 1.0
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            p[i] = 1.0
 
     cdef void prepare(self, double t) noexcept nogil:
         pass
@@ -193,9 +196,12 @@ cdef class SGD(Optimizer):
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.velocity[0]
 
-    cdef double lazy_scale(self, const double* s,
-                           Py_ssize_t K) noexcept nogil:
-        return self.lazy_rate
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            p[i] = self.lazy_rate
 
 
 @cython.final
@@ -234,9 +240,12 @@ cdef class Adagrad(Optimizer):
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.sum_sq[i]) + self.eps
 
-    cdef double lazy_scale(self, const double* s,
-                           Py_ssize_t K) noexcept nogil:
-        return 1.0 / (sqrt(s[0]) + self.eps)
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            p[i] = 1.0 / (sqrt(rec[at[i] + 2 * K]) + self.eps)
 
 
 @cython.final
@@ -276,9 +285,12 @@ cdef class RMSprop(Optimizer):
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.mean_sq[i]) + self.eps
 
-    cdef double lazy_scale(self, const double* s,
-                           Py_ssize_t K) noexcept nogil:
-        return 1.0 / (sqrt(s[0]) + self.eps)
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            p[i] = 1.0 / (sqrt(rec[at[i] + 2 * K]) + self.eps)
 
 
 @cython.final
@@ -334,6 +346,9 @@ cdef class Adam(Optimizer):
         self.prepare(t)
         return sqrt(self.m2[i] / self.c2) + self.eps
 
-    cdef double lazy_scale(self, const double* s,
-                           Py_ssize_t K) noexcept nogil:
-        return 1.0 / (sqrt(s[K] * self.inv_c2) + self.eps)
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            p[i] = 1.0 / (sqrt(rec[at[i] + 3 * K] * self.inv_c2) + self.eps)
