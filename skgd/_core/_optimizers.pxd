@@ -61,14 +61,17 @@ cdef class SGD(Optimizer):
     cdef double[::1] velocity
 
 
-cdef class Adagrad(Optimizer):
+cdef class _RootMeanSquare(Optimizer):
     cdef double eps
-    cdef double[::1] sum_sq
+    cdef double[::1] sq  # sum_sq (Adagrad) or mean_sq (RMSprop)
 
 
-cdef class RMSprop(Optimizer):
-    cdef double rho, eps
-    cdef double[::1] mean_sq
+cdef class Adagrad(_RootMeanSquare):
+    pass
+
+
+cdef class RMSprop(_RootMeanSquare):
+    cdef double rho
 
 
 cdef class Adam(Optimizer):

@@ -204,15 +204,33 @@ cdef class SGD(Optimizer):
             p[i] = self.lazy_rate
 
 
+cdef class _RootMeanSquare(Optimizer):
+    """Adagrad and RMSprop: the step divided by sqrt(s) + eps, s the rule's
+    one state array ``sq``."""
+
+    cdef double* state(self, Py_ssize_t s) noexcept nogil:
+        return &self.sq[0]
+
+    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
+        return sqrt(self.sq[i]) + self.eps
+
+    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
+                          Py_ssize_t n, Py_ssize_t K,
+                          double* p) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            p[i] = 1.0 / (sqrt(rec[at[i] + 2 * K]) + self.eps)
+
+
 @cython.final
-cdef class Adagrad(Optimizer):
+cdef class Adagrad(_RootMeanSquare):
     """s += g^2;  W -= eta g / (sqrt(s) + eps)."""
 
     state_names = ("sum_sq",)
 
     def __init__(self, state, double eps=1e-8):
         self.eps = eps
-        self.sum_sq = state["sum_sq"]
+        self.sq = state["sum_sq"]
 
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
@@ -220,8 +238,7 @@ cdef class Adagrad(Optimizer):
         cdef Py_ssize_t i, j
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _adagrad_update(&theta[j], g[j], &self.sum_sq[j], eta,
-                            self.eps)
+            _adagrad_update(&theta[j], g[j], &self.sq[j], eta, self.eps)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
@@ -234,22 +251,9 @@ cdef class Adagrad(Optimizer):
                 _adagrad_update(&w[k], w[K + k], &w[2 * K + k], eta,
                                 self.eps)
 
-    cdef double* state(self, Py_ssize_t s) noexcept nogil:
-        return &self.sum_sq[0]
-
-    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
-        return sqrt(self.sum_sq[i]) + self.eps
-
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
-                          double* p) noexcept nogil:
-        cdef Py_ssize_t i
-        for i in range(n):
-            p[i] = 1.0 / (sqrt(rec[at[i] + 2 * K]) + self.eps)
-
 
 @cython.final
-cdef class RMSprop(Optimizer):
+cdef class RMSprop(_RootMeanSquare):
     """s = rho s + (1 - rho) g^2;  W -= eta g / (sqrt(s) + eps)."""
 
     state_names = ("mean_sq",)
@@ -257,7 +261,7 @@ cdef class RMSprop(Optimizer):
     def __init__(self, state, double rho=0.9, double eps=1e-8):
         self.rho = rho
         self.eps = eps
-        self.mean_sq = state["mean_sq"]
+        self.sq = state["mean_sq"]
 
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
@@ -265,8 +269,8 @@ cdef class RMSprop(Optimizer):
         cdef Py_ssize_t i, j
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _rmsprop_update(&theta[j], g[j], &self.mean_sq[j], eta,
-                            self.rho, self.eps)
+            _rmsprop_update(&theta[j], g[j], &self.sq[j], eta, self.rho,
+                            self.eps)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
@@ -278,19 +282,6 @@ cdef class RMSprop(Optimizer):
             for k in range(K):
                 _rmsprop_update(&w[k], w[K + k], &w[2 * K + k], eta,
                                 self.rho, self.eps)
-
-    cdef double* state(self, Py_ssize_t s) noexcept nogil:
-        return &self.mean_sq[0]
-
-    cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
-        return sqrt(self.mean_sq[i]) + self.eps
-
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
-                          double* p) noexcept nogil:
-        cdef Py_ssize_t i
-        for i in range(n):
-            p[i] = 1.0 / (sqrt(rec[at[i] + 2 * K]) + self.eps)
 
 
 @cython.final
