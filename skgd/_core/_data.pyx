@@ -142,7 +142,7 @@ cdef void _dense_backward(const floating* X, int d, int B, const floating* D,
 cdef extern from "dense_rows.h":
     void prefetch_ahead "skgd_prefetch_ahead" (
         const void* X, size_t row_bytes, const Py_ssize_t* rows,
-        Py_ssize_t i, Py_ssize_t ahead) noexcept nogil
+        Py_ssize_t start, Py_ssize_t i, Py_ssize_t ahead) noexcept nogil
     void dots_double "skgd_dots_double" (
         const double* X, Py_ssize_t d, const Py_ssize_t* rows,
         Py_ssize_t start, Py_ssize_t n, Py_ssize_t ahead, const double* w,
@@ -191,7 +191,7 @@ cdef inline void _gather(const floating* X, int d, const Py_ssize_t* rows,
     speed."""
     cdef Py_ssize_t i, row_bytes = d * sizeof(floating)
     for i in range(B):
-        prefetch_ahead(X, row_bytes, rows, i, ahead)
+        prefetch_ahead(X, row_bytes, rows, 0, i, ahead)
         memcpy(out + i * d, X + rows[i] * d, row_bytes)
 
 

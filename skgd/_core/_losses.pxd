@@ -6,8 +6,9 @@ writes to ``log_arg`` (1 when there is none: ``batch`` sums the log terms
 of a batch as the log of a product), and, when ``d`` is not NULL, writes
 the derivative dloss/dz into ``d[:K]``. ``rows`` does the same for a
 block of rows (a loss may override it with a vectorised loop: the binary
-log loss does). Regression targets hold K values per row; classification
-targets hold one class index (as a double).
+log loss, the hinges with one output and the squared error do).
+Regression targets hold K values per row; classification targets hold
+one class index (as a double).
 """
 
 cdef class Loss:
@@ -35,8 +36,8 @@ cdef class MultinomialLogLoss(Loss):
 
 
 cdef class Hinge(Loss):
-    pass
+    cdef bint squared
 
 
-cdef class SquaredHinge(Loss):
+cdef class SquaredHinge(Hinge):
     pass

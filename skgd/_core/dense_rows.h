@@ -24,23 +24,28 @@
 #define SKGD_DENSE_KERNEL
 #endif
 
-/* Rows ahead of the current one whose cache lines a shuffled block
-   prefetches (here and in _data.pyx's gather of K > 1 blocks). */
+/* Rows ahead of the current one whose cache lines a block prefetches
+   (here and in _data.pyx's gather of K > 1 blocks). */
 #define SKGD_ROWS_AHEAD 8
 
-/* Prefetch the cache lines of row rows[i + SKGD_ROWS_AHEAD] of X (rows of
-   `row_bytes` bytes) if it is among the first `ahead` of rows[]. */
+/* Prefetch the cache lines of the row SKGD_ROWS_AHEAD after row i of a
+   block (rows[i + SKGD_ROWS_AHEAD], or start + i + SKGD_ROWS_AHEAD when
+   rows is NULL) if it is among the block's first `ahead` rows. Contiguous
+   rows gain too: the hardware prefetcher alone keeps too few lines in
+   flight for one core to stream at its full bandwidth. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
 static inline void skgd_prefetch_ahead(const void* X, size_t row_bytes,
-                                       const Py_ssize_t* rows, Py_ssize_t i,
+                                       const Py_ssize_t* rows,
+                                       Py_ssize_t start, Py_ssize_t i,
                                        Py_ssize_t ahead)
 {
     const char* next;
     size_t j;
     if (i + SKGD_ROWS_AHEAD >= ahead) return;
-    next = (const char*)X + rows[i + SKGD_ROWS_AHEAD] * row_bytes;
+    next = (const char*)X + (rows != NULL ? rows[i + SKGD_ROWS_AHEAD]
+                             : start + i + SKGD_ROWS_AHEAD) * row_bytes;
     for (j = 0; j < row_bytes; j += 64) __builtin_prefetch(next + j);
 }
 
@@ -121,8 +126,7 @@ static SKGD_DENSE_KERNEL void skgd_dots_##NAME(                            \
     Py_ssize_t i;                                                           \
     T at_a;                                                                 \
     for (i = 0; i < n; i++) {                                               \
-        if (rows != NULL)                                                   \
-            skgd_prefetch_ahead(X, d * sizeof(T), rows, i, ahead);          \
+        skgd_prefetch_ahead(X, d * sizeof(T), rows, start, i, ahead);       \
         z[i] = skgd_dot_##NAME(SKGD_ROW(X, d, rows, start, i), w, a, d,     \
                                &at_a);                                      \
         if (a != NULL) za[i] = at_a;                                        \
