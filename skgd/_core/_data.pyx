@@ -203,14 +203,16 @@ cdef inline void _to_double(const floating* src, double* dst,
 
 
 cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
-                      Py_ssize_t start, Py_ssize_t n, Py_ssize_t R, int K,
+                      Py_ssize_t start, Py_ssize_t n, Py_ssize_t reach,
+                      Py_ssize_t R, int K,
                       const floating* W, const floating* A,
                       const double* bias, const double* bias_avg, Loss loss,
                       const double* Y, const double* s, Py_ssize_t ny,
                       floating* G, floating* buf, float* ftmp, double* dtmp,
                       double* tbuf, double* values) noexcept nogil:
     """One chunk of n rows, R rows at a time (K = 1: read in place by the
-    row kernels; K > 1: gathered into ``buf`` when shuffled, for BLAS).
+    row kernels; K > 1: gathered into ``buf`` when shuffled, for BLAS);
+    rows up to ``reach`` from the chunk's first are prefetched ahead.
     Per block: Z = X W + bias and, if A, Zavg = X A + bias_avg; then the
     loss of the block while it is in cache: values =
     [sum s loss(Z), sum s loss(Zavg), column sums of D (K values)] and, if
@@ -253,14 +255,14 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
                 if s != NULL:
                     prefetch(&s[at_rows[j]])
         if K == 1:
-            _dots(X, d, at_rows, start + lo, nb, n - lo, W, A, Zb, Zab)
+            _dots(X, d, at_rows, start + lo, nb, reach - lo, W, A, Zb, Zab)
         else:
             if rows == NULL:
                 Xb = X + (start + lo) * d
             elif nb == 1:
                 Xb = X + rows[lo] * d
             else:
-                _gather(X, d, at_rows, nb, n - lo, buf)
+                _gather(X, d, at_rows, nb, reach - lo, buf)
                 Xb = buf
             _dense_forward(Xb, d, nb, W, K, Zf)
             if A != NULL:
@@ -418,13 +420,15 @@ cdef class DenseDataset(Dataset):
         cdef unsigned char* work = &self.work[self.work_start]
         cdef unsigned char* w
         cdef Py_ssize_t size = self.chunk_bytes
+        # Each thread takes consecutive chunks and prefetches across them
+        # (and into the next thread's first rows, which costs little).
         for c in prange(self.n_chunks, num_threads=self.n_threads,
-                        schedule="static", chunksize=1):
+                        schedule="static"):
             lo = min(c * chunk, B)
             n_c = min(chunk, B - lo)
             w = work + c * size
             _chunk_pass(X, d, rows + lo if rows != NULL else NULL, start + lo,
-                        n_c, R, K, W, A, bias, bias_avg, loss,
+                        n_c, B - lo, R, K, W, A, bias, bias_avg, loss,
                         Y, s, ny,
                         <floating*>(w + self.at[2]) if G != NULL else NULL,
                         <floating*>(w + self.at[3]), <float*>(w + self.at[1]),
