@@ -5,9 +5,11 @@ each update rule at ``batch_size=256`` (shuffled), in float64 and float32,
 timed as ``(fit(max_iter=k + 1) - fit(max_iter=1)) / k`` so that setup does
 not count; reported as a ratio to one ``X @ w`` pass in the same dtype (the
 memory floor) and to one epoch of scikit-learn's ``SGDClassifier``, all in
-the same run. ``--sweep`` adds the epoch of sgd and adam at batch sizes
-from 64 to 16384, as a ratio to the pass (which batch sizes keep the
-target of issue 8).
+the same run. A second table times plain SGD per loss (each estimator
+against its scikit-learn counterpart: the log loss, the hinges, the
+squared error of a regression target). ``--sweep`` adds the epoch of sgd
+and adam at batch sizes from 64 to 16384, as a ratio to the pass (which
+batch sizes keep the target of issue 8).
 Run: ``python benchmarks/bench_epoch.py [--sweep]``.
 """
 
@@ -17,9 +19,9 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import SGDClassifier
+from sklearn.linear_model import SGDClassifier, SGDRegressor
 
-from skgd import SGDLogisticClassifier
+from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
 RULES = {
     "sgd": {"solver": "sgd"},
@@ -114,8 +116,55 @@ def main():
                 f"| {name} | {np.dtype(dtype).name} | {t * 1e3:.1f} | {ratio:.2f} "
                 f"| {t / sklearn_epoch:.2f} |"
             )
+    loss_table(X, y, floors, args)
     if args.sweep:
         batch_sweep(X, y, floors, args)
+
+
+# Estimator, its parameters and scikit-learn's counterpart, per loss.
+LOSSES = {
+    "log_loss": (SGDLogisticClassifier, {}, SGDClassifier, {"loss": "log_loss"}),
+    "hinge": (HingeSVM, {}, SGDClassifier, {"loss": "hinge"}),
+    "squared_hinge": (
+        HingeSVM,
+        {"loss": "squared_hinge"},
+        SGDClassifier,
+        {"loss": "squared_hinge"},
+    ),
+    "squared_error": (SGDLinearRegressor, {}, SGDRegressor, {}),
+}
+
+
+def loss_table(X, y, floors, args):
+    """Print the epoch of solver="sgd" per loss, float64 and float32,
+    against the pass and scikit-learn's epoch of the same loss (float64).
+    The regression target is the logistic problem's linear score."""
+    score = X @ np.random.RandomState(1).normal(size=X.shape[1])
+    print("\n| loss | dtype | epoch (ms) | / X @ w pass | / scikit-learn epoch |")
+    print("|---|---|--:|--:|--:|")
+    for name, (est, params, ref, ref_params) in LOSSES.items():
+        target = score if est is SGDLinearRegressor else y
+        sklearn_epoch = epoch_time(
+            lambda k, r=ref, p=ref_params: r(max_iter=k, tol=None, random_state=0, **p),
+            X,
+            target,
+            args.epochs,
+            args.repeats,
+        )
+        for dtype in (np.float64, np.float32):
+            t = epoch_time(
+                lambda k, e=est, p=params: e(
+                    solver="sgd", batch_size=args.batch_size, max_iter=k, tol=None, **p
+                ),
+                X.astype(dtype),
+                target,
+                args.epochs,
+                args.repeats,
+            )
+            print(
+                f"| {name} | {np.dtype(dtype).name} | {t * 1e3:.1f} "
+                f"| {t / floors[dtype]:.2f} | {t / sklearn_epoch:.2f} |"
+            )
 
 
 SWEEP = (64, 128, 256, 512, 1024, 4096, 16384)

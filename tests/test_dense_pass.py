@@ -35,8 +35,8 @@ def _problem(n, d, n_classes, seed=0):
         (203, 5000, 40),  # blocks of 4 rows, uneven chunks
         (60, 9000, 7),  # rows above 32 KB: one row per block, read in place
         (16384, 10, 256),  # shuffled in runs of 4 rows
-        (500, 33, 64),  # dense_rows.h: vector sums plus a one-value tail
-        (200, 1, 16),  # dense_rows.h: the tail alone
+        (500, 33, 64),  # dense_rows.h: vector sums plus a masked one-value tail
+        (200, 1, 16),  # dense_rows.h: a scalar tail alone (d < one vector)
     ],
 )
 @pytest.mark.parametrize("n_classes", [2, 3])
