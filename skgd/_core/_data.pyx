@@ -16,9 +16,29 @@ cdef inline void _add_bias(double* Z, const double* bias, Py_ssize_t B,
                            Py_ssize_t K) noexcept nogil:
     """Z[i, k] += bias[k] for the B x K decision values Z."""
     cdef Py_ssize_t i, k
+    cdef double b0 = bias[0]
+    if K == 1:
+        # (b0 in a register: Z might alias bias, so the loop below reloads)
+        for i in range(B):
+            Z[i] += b0
+        return
     for i in range(B):
         for k in range(K):
             Z[i * K + k] += bias[k]
+
+
+cdef inline double _sum(const double* x, Py_ssize_t n) noexcept nogil:
+    """sum(x[:n]) in four interleaved sums (a fixed order)."""
+    cdef Py_ssize_t j
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    for j in range(0, n - 3, 4):
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+    for j in range(n - n % 4, n):
+        s0 += x[j]
+    return (s0 + s1) + (s2 + s3)
 
 
 cdef class Dataset:
@@ -281,10 +301,15 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
         else:
             # Targets and weights of the block's rows, read by this thread
             # (gathered by the caller they would move between the cores).
-            for j in range(nb):
-                for k in range(ny):
-                    tbuf[j * ny + k] = Y[at_rows[j] * ny + k]
-                if s != NULL:
+            if ny == 1:
+                for j in range(nb):
+                    tbuf[j] = Y[at_rows[j]]
+            else:
+                for j in range(nb):
+                    for k in range(ny):
+                        tbuf[j * ny + k] = Y[at_rows[j] * ny + k]
+            if s != NULL:
+                for j in range(nb):
                     tbuf[nb * ny + j] = s[at_rows[j]]
             Yb = tbuf
             sb = tbuf + nb * ny if s != NULL else NULL
@@ -293,7 +318,9 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             values[1] += loss.batch(Zab, Yb, sb, nb, ny, NULL)
         if G == NULL:
             continue
-        for k in range(K):
+        if K == 1:
+            values[2] += _sum(Db, nb)
+        for k in range(K if K > 1 else 0):
             column_sum = 0.0
             for j in range(nb):
                 column_sum += Db[j * K + k]
