@@ -35,8 +35,10 @@ def test_runs_are_consecutive_rows_from_a_random_phase():
         fits = [p for p in range(run) if follows[(rows - p) % run != 0].all()]
         assert len(fits) == 1
         phases.append(fits[0])
-        # Runs are not left in order: ~n / run breaks between runs.
-        assert np.sum(~follows) >= n // run - 2
+        # Runs are not left in order: ~n / run breaks between runs (a
+        # random order leaves about one pair of runs in sequence; seven or
+        # more, once in 10^4 orders).
+        assert np.sum(~follows) >= n // run - 6
     assert len(set(phases)) >= 8
     assert len({tuple(order) for order in orders}) == len(orders)
 

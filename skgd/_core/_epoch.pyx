@@ -326,7 +326,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
 
     cdef uint64_t rng = seed
     cdef double t = t_start, eta = schedule.eta0, s_batch, s_epoch
-    cdef double obj_epoch, lsum, monitored, best = INFINITY, n_avg
+    cdef double obj_epoch, lsum, monitored, best = INFINITY, inv_s, inv_n
     cdef double first_objective = -1.0, lavg = 0.0
     cdef Py_ssize_t n_batches = (n + B - 1) // B
     cdef Py_ssize_t epoch, e, start_batch, start, b, i, j, k, r
@@ -442,10 +442,13 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         for i in range(b):
                             G[dK + k] += D[i * K + k]
                 else:
+                    # (a product, not a division per coordinate: these
+                    # loops run between the batches' parallel regions)
+                    inv_s = 1.0 / s_batch
                     for j in range(dK):
-                        G[j] = G[j] / s_batch + alpha * W[j]
+                        G[j] = G[j] * inv_s + alpha * W[j]
                     for k in range(K):
-                        G[dK + k] /= s_batch
+                        G[dK + k] *= inv_s
                 if fit_intercept:
                     for k in range(K):
                         G[dK + k] *= intercept_scale
@@ -476,9 +479,9 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     if constrained:
                         optimizer.project(W, dK, radius, t, metric_work)
                 if averaging and t > average_start:
-                    n_avg = t - average_start
+                    inv_n = 1.0 / (t - average_start)
                     for j in range(P):
-                        theta_avg[j] += (W[j] - theta_avg[j]) / n_avg
+                        theta_avg[j] += (W[j] - theta_avg[j]) * inv_n
             if lazy:
                 lz.flush(optimizer, W, avg, t)
             elif scaled:

@@ -12,12 +12,25 @@ cdef inline uint64_t next_uint64(uint64_t* state) noexcept nogil:
     return z ^ (z >> 31)
 
 
+cdef extern from *:
+    """
+    /* floor(x m / 2^64): a number below m from 64 random bits x, by a
+       multiplication instead of a division (Lemire; its bias, at most
+       m / 2^64, is that of x % m). */
+    static inline uint64_t skgd_below(uint64_t x, uint64_t m)
+    {
+        return (uint64_t)(((unsigned __int128)x * m) >> 64);
+    }
+    """
+    uint64_t below "skgd_below" (uint64_t x, uint64_t m) noexcept nogil
+
+
 cdef inline void shuffle_indices(Py_ssize_t* idx, Py_ssize_t n,
                                  uint64_t* state) noexcept nogil:
     """Fisher-Yates shuffle of ``idx[:n]`` in place."""
     cdef Py_ssize_t i, j, tmp
     for i in range(n - 1, 0, -1):
-        j = <Py_ssize_t>(next_uint64(state) % <uint64_t>(i + 1))
+        j = <Py_ssize_t>below(next_uint64(state), <uint64_t>(i + 1))
         tmp = idx[i]
         idx[i] = idx[j]
         idx[j] = tmp
@@ -30,7 +43,8 @@ cdef inline void shuffle_runs(Py_ssize_t* rows, Py_ssize_t n, Py_ssize_t run,
     order; the runs start at a random phase (a shorter run ``[0, phase)``
     first), so which rows share a run changes every epoch. ``starts`` holds
     ``n // run + 2`` values."""
-    cdef Py_ssize_t phase = <Py_ssize_t>(next_uint64(state) % <uint64_t>run)
+    cdef Py_ssize_t phase = <Py_ssize_t>below(next_uint64(state),
+                                              <uint64_t>run)
     cdef Py_ssize_t m = 0, q, r, s, end, k = 0
     if phase > 0:
         starts[0] = 0
