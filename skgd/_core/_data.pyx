@@ -320,11 +320,12 @@ cdef void _chunk_pass(const floating* X, int d, const Py_ssize_t* rows,
             continue
         if K == 1:
             values[2] += _sum(Db, nb)
-        for k in range(K if K > 1 else 0):
-            column_sum = 0.0
-            for j in range(nb):
-                column_sum += Db[j * K + k]
-            values[2 + k] += column_sum
+        else:
+            for k in range(K):
+                column_sum = 0.0
+                for j in range(nb):
+                    column_sum += Db[j * K + k]
+                values[2 + k] += column_sum
         if K == 1:
             _add_rows(X, d, at_rows, start + lo, nb, Db, G)
             continue

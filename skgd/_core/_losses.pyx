@@ -80,17 +80,17 @@ cdef extern from *:
         }
     }
 
-    /* Squared error 0.5 |z - y|^2 of n rows of K outputs (targets K
-       values per row, ny = K), d = z - y. */
+    /* Squared error 0.5 |z - y|^2 of n rows of K outputs (targets: K
+       values at the start of each row's ny), d = z - y. */
     static SKGD_VECTORISED void skgd_squared_error_rows(
-        const double* z, const double* y, Py_ssize_t K, Py_ssize_t n,
-        double* d, double* value, double* log_arg)
+        const double* z, const double* y, Py_ssize_t K, Py_ssize_t ny,
+        Py_ssize_t n, double* d, double* value, double* log_arg)
     {
         Py_ssize_t i, k;
         if (K == 1) {
             #pragma omp simd
             for (i = 0; i < n; i++) {
-                double r = z[i] - y[i];
+                double r = z[i] - y[i * ny];
                 value[i] = 0.5 * r * r;
                 if (d != NULL) d[i] = r;
                 log_arg[i] = 1.0;
@@ -100,7 +100,7 @@ cdef extern from *:
         for (i = 0; i < n; i++) {
             double total = 0.0;
             for (k = 0; k < K; k++) {
-                double r = z[i * K + k] - y[i * K + k];
+                double r = z[i * K + k] - y[i * ny + k];
                 total += 0.5 * r * r;
                 if (d != NULL) d[i * K + k] = r;
             }
@@ -118,8 +118,8 @@ cdef extern from *:
         const double* z, const double* y, Py_ssize_t ny, Py_ssize_t n,
         int squared, double* d, double* value, double* log_arg) noexcept nogil
     void squared_error_rows "skgd_squared_error_rows" (
-        const double* z, const double* y, Py_ssize_t K, Py_ssize_t n,
-        double* d, double* value, double* log_arg) noexcept nogil
+        const double* z, const double* y, Py_ssize_t K, Py_ssize_t ny,
+        Py_ssize_t n, double* d, double* value, double* log_arg) noexcept nogil
 
 
 # Rows per call of ``Loss.rows`` (stack buffers of ``batch``).
@@ -222,7 +222,7 @@ cdef class SquaredError(Loss):
     cdef void rows(self, const double* Z, const double* Y, Py_ssize_t ny,
                    Py_ssize_t n, double* D, double* value,
                    double* log_arg) noexcept nogil:
-        squared_error_rows(Z, Y, self.n_outputs, n, D, value, log_arg)
+        squared_error_rows(Z, Y, self.n_outputs, ny, n, D, value, log_arg)
 
 
 cdef class BinaryLogLoss(Loss):
