@@ -10,8 +10,8 @@
    fixed order: the chain of dependent adds is a sixteenth (double) or a
    thirty-second (float) of d long; the last d % L values (L lanes) are
    one masked vector, not a chain of scalar steps (float32 rows of 100
-   features in cache: 10 -> 7 ns per row). Compiled for x86-64-v3 (AVX2, FMA) and for baseline x86-64,
-   chosen at load (GCC's target_clones). */
+   features in cache: 10 -> 7 ns per row). Compiled for x86-64-v3 (AVX2,
+   FMA) and for baseline x86-64, chosen at load (GCC's target_clones). */
 #ifndef SKGD_DENSE_ROWS_H
 #define SKGD_DENSE_ROWS_H
 
