@@ -9,7 +9,12 @@ the same run. A second table times plain SGD per loss (each estimator
 against its scikit-learn counterpart: the log loss, the hinges, the
 squared error of a regression target). ``--sweep`` adds the epoch of sgd
 and adam at batch sizes from 64 to 16384, as a ratio to the pass (which
-batch sizes keep the target of issue 8).
+batch sizes keep the target of issue 8). A third table times the row
+kernels alone (``_data.row_kernels``: the decision values at W and the
+average and the gradient's sum of rows, on the epoch's chunks and
+threads, without the loss, the update or the wait between batches) for
+rows in order and in the shuffled orders: the floor of this design under
+each order.
 Run: ``python benchmarks/bench_epoch.py [--sweep]``.
 """
 
@@ -20,8 +25,11 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
+from skgd._core import _data, _epoch
+from skgd._engine import shuffle_run
 
 RULES = {
     "sgd": {"solver": "sgd"},
@@ -117,6 +125,7 @@ def main():
                 f"| {t / sklearn_epoch:.2f} |"
             )
     loss_table(X, y, floors, args)
+    kernel_table(X, floors, args)
     if args.sweep:
         batch_sweep(X, y, floors, args)
 
@@ -165,6 +174,42 @@ def loss_table(X, y, floors, args):
                 f"| {name} | {np.dtype(dtype).name} | {t * 1e3:.1f} "
                 f"| {t / floors[dtype]:.2f} | {t / sklearn_epoch:.2f} |"
             )
+
+
+def kernel_table(X, floors, args):
+    """Print the time of the row kernels alone over one epoch, as a ratio
+    to the pass, with rows in order, in the default shuffle's runs, in
+    runs of 64 and one at a time."""
+    n = X.shape[0]
+    run = shuffle_run(n, args.batch_size, True)
+    orders = {"in order": np.arange(n)}
+    for name, length in (
+        (f"runs of {run} (default)", run),
+        ("runs of 64", 64),
+        ("single rows", 1),
+    ):
+        orders[f"shuffled, {name}"] = _epoch.epoch_orders(n, length, 0, 1)[0]
+    threads = _openmp_effective_n_threads()
+    print("\n| row kernels alone | " + " | ".join(orders) + " |")
+    print("|---|" + "--:|" * len(orders))
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        time.sleep(BLAS_SPIN)
+        cells = [
+            median_time(
+                lambda X_=Xd, r=rows: _data.row_kernels(
+                    X_, r, args.batch_size, True, threads
+                ),
+                15,
+            )
+            / floors[dtype]
+            for rows in orders.values()
+        ]
+        print(
+            f"| {np.dtype(dtype).name} | "
+            + " | ".join(f"{c:.2f}x" for c in cells)
+            + " |"
+        )
 
 
 SWEEP = (64, 128, 256, 512, 1024, 4096, 16384)

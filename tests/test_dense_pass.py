@@ -85,3 +85,24 @@ def test_regression_outputs_through_the_dense_pass():
     for k in range(2):
         single = SGDLinearRegressor(**params).fit(X, Y[:, k])
         np.testing.assert_allclose(joint.coef_[k], single.coef_, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, d, batch_size", [(700, 100, 256), (301, 33, 64)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_row_kernels_cover_the_epoch(n, d, batch_size, dtype, n_threads):
+    """bench_epoch's floor (``_data.row_kernels``) reads every row of the
+    epoch once: its gradient is X^T (1e-3 X (1e-3 1)) written out in
+    NumPy, in any row order and on any number of threads."""
+    from skgd._core import _data, _epoch
+
+    X = np.random.RandomState(0).normal(size=(n, d)).astype(dtype)
+    expected = X.T.astype(np.float64) @ (
+        1e-3 * (X.astype(np.float64) @ np.full(d, 1e-3))
+    )
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for rows in (np.arange(n), _epoch.epoch_orders(n, 4, 0, 1)[0]):
+        g = _data.row_kernels(X, rows, batch_size, True, n_threads)
+        np.testing.assert_allclose(
+            g, expected, rtol=rtol, atol=rtol * np.abs(expected).max()
+        )

@@ -2,7 +2,8 @@
 minibatch products."""
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
+from openmp cimport omp_get_num_threads
 from libc.string cimport memcpy
 import numpy as np
 
@@ -481,6 +482,56 @@ cdef class DenseDataset(Dataset):
                 G[j] += Gc[j]
             for k in range(K):
                 G[dK + k] += vals[2 + k]
+
+
+def row_kernels(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
+                Py_ssize_t batch_size, bint average, int n_threads):
+    """The dense epoch's row kernels alone, for benchmarks/bench_epoch.py:
+    one epoch over X in the order ``rows``, each batch cut into the chunks
+    and blocks of ``DenseDataset`` and read by the same threads, with the
+    decision values (at W and, if ``average``, at A) and the gradient's
+    sum of rows, but no loss, no update and no wait between batches: the
+    memory floor of a shuffled epoch in this design. The decision values
+    are taken at W = A = 1e-3 and D = 1e-3 z; returns the sum of the
+    threads' gradients, X^T D (for the tests: every row counted once)."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
+    cdef DenseDataset geometry = DenseDataset(np.asarray(X), 1, batch_size,
+                                              n_threads)
+    cdef Py_ssize_t C = geometry.n_chunks, R = geometry.block_rows
+    cdef int T = geometry.n_threads
+    # Per thread: z, za, D (R each) and g (d), a cache line apart.
+    cdef Py_ssize_t stride = (3 * R + d + 7) // 8 * 8 + 8
+    cdef double[::1] work = np.zeros(T * stride)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] wa = np.full(2 * d, 1e-3, dtype=dtype)
+    # (rows of g padded: the threads' sums do not share a cache line)
+    cdef floating[:, ::1] g = np.zeros((T, (d + 15) // 16 * 16 + 16),
+                                       dtype=dtype)
+    cdef Py_ssize_t k, start, b, chunk, c, lo, hi, j, blo, nb, i, tid
+    cdef double* z
+    cdef int team
+    with nogil, parallel(num_threads=T):
+        tid = threadid()
+        team = omp_get_num_threads()  # (OpenMP may give fewer than T)
+        z = &work[tid * stride]
+        for k in range((n + batch_size - 1) // batch_size):
+            start = k * batch_size
+            b = min(batch_size, n - start)
+            chunk = (b + C - 1) // C
+            # prange's static schedule: consecutive chunks per thread.
+            for c in range(tid * C // team, (tid + 1) * C // team):
+                lo = min(c * chunk, b)
+                hi = min(lo + chunk, b)
+                for j in range((hi - lo + R - 1) // R):
+                    blo = lo + j * R
+                    nb = min(R, hi - blo)
+                    _dots(&X[0, 0], d, &rows[start + blo], 0, nb, b - blo,
+                          &wa[0], &wa[d] if average else NULL, z, z + R)
+                    for i in range(nb):
+                        z[2 * R + i] = 1e-3 * z[i]
+                    _add_rows(&X[0, 0], d, &rows[start + blo], 0, nb,
+                              z + 2 * R, &g[tid, 0])
+    return np.asarray(g)[:, :d].sum(axis=0, dtype=np.float64)
 
 
 # ------------------------------------------------------------------ CSR --
