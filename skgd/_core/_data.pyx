@@ -499,8 +499,8 @@ def row_kernels(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
                                               n_threads)
     cdef Py_ssize_t C = geometry.n_chunks, R = geometry.block_rows
     cdef int T = geometry.n_threads
-    # Per thread: z, za, D (R each) and g (d), a cache line apart.
-    cdef Py_ssize_t stride = (3 * R + d + 7) // 8 * 8 + 8
+    # Per thread: z, za and D (R each), a cache line apart.
+    cdef Py_ssize_t stride = (3 * R + 7) // 8 * 8 + 8
     cdef double[::1] work = np.zeros(T * stride)
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] wa = np.full(2 * d, 1e-3, dtype=dtype)
