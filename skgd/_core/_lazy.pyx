@@ -157,9 +157,11 @@ cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
                          Py_ssize_t B, int split, Py_ssize_t q,
                          Py_ssize_t* cols) noexcept nogil:
     """List in ``cols`` the columns of row r's values starts[r] .. ends[r]
-    - 1 not yet seen in the batch (their gradient NaN, set to 0 here);
-    returns their number. The first read of a shuffled batch, and of the
-    records: a short loop, so that many cache misses are in flight."""
+    - 1 not yet seen in the batch (their gradient NaN, set to 0 here: a
+    gradient is NaN or 0 until the batch's step); returns their number.
+    The first read of a shuffled batch, and of the records: a short loop
+    without a branch on the records (whether a column is new is not
+    predictable), so that many cache misses are in flight."""
     cdef Py_ssize_t i, r, p, m = 0
     cdef double* g
     for i in range(B):
@@ -401,7 +403,7 @@ cdef class LazyL2:
         cdef double* missed = decay + self.catch_block
         cdef Py_ssize_t* at = &self.catch_at[q * self.catch_block]
         cdef bint averaged = self._n_avg(t) > 0.0
-        cdef double w0, x
+        cdef double w0, x, d_sq_w = 0.0, d_sq_avg = 0.0
         cdef double* w
         opt.lazy_scales(self.rec, at, n, self.K, p)
         for i in range(n, n4):
@@ -418,11 +420,13 @@ cdef class LazyL2:
                         missed[i] if k_avg[i] == kg[i]
                         else _partly_missed(p[i] * dl[i], kg[i], k_avg[i]))
                 w[0] = w0 + w0 * decay[i]
-                sq[0] += w[0] * w[0] - w0 * w0
+                d_sq_w += w[0] * w[0] - w0 * w0
             if averaged:
                 x = w[self.off_sum] * self.inv_n
-                sq[1] += x * x - w[self.off_avg] * w[self.off_avg]
+                d_sq_avg += x * x - w[self.off_avg] * w[self.off_avg]
                 w[self.off_avg] = x
+        sq[0] += d_sq_w
+        sq[1] += d_sq_avg
 
     cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil:
         """Bring every column to update count t and restart the product."""
@@ -442,6 +446,7 @@ cdef class LazyL2:
         cdef Py_ssize_t c, k, m, BK = B * self.K
         cdef double* part = &self.partial[PART * q]
         cdef Py_ssize_t* cols = &self.cols[q * self.d]
+        cdef double sq = 0.0
         cdef double* r
         self._part_bounds(q, &starts, &ends)
         if q == 1:
@@ -465,7 +470,8 @@ cdef class LazyL2:
             r = self.rec + cols[c] * self.R
             for k in range(self.K):
                 r[self.off_g + k] = self.alpha * r[k]
-                part[2] += r[k] * r[k]
+                sq += r[k] * r[k]
+        part[2] = sq
         if self.data.is_float32:
             _products(self, &self.data.data32[0], &self.data.indices[0],
                       starts, ends, rows, start, B, self.filter_split, q,
@@ -509,22 +515,23 @@ cdef class LazyL2:
         cdef Py_ssize_t c, k
         cdef double n = self._n_avg(t), old
         cdef double inv_n = 1.0 / n if n > 0.0 else 0.0
+        cdef double sq_w = 0.0, d_sq_avg = 0.0
         cdef double* r
-        part[0] = 0.0
-        part[1] = 0.0
         for c in range(m):
             r = self.rec + cols[c] * self.R
             for k in range(self.K):
-                part[0] += r[k] * r[k]
+                sq_w += r[k] * r[k]
                 if n > 0.0:
                     r[self.off_sum + k] += r[k]
                     old = r[self.off_avg + k]
                     r[self.off_avg + k] = r[self.off_sum + k] * inv_n
-                    part[1] += r[self.off_avg + k] * r[self.off_avg + k] \
+                    d_sq_avg += r[self.off_avg + k] * r[self.off_avg + k] \
                         - old * old
             r[self.off_g] = NAN
             r[self.off_stamp] = self.log_a
             r[self.off_stamp + 1] = t
+        part[0] = sq_w
+        part[1] = d_sq_avg
 
     cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
                            const int** ends) noexcept nogil:

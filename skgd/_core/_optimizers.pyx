@@ -66,12 +66,13 @@ cdef inline void _rmsprop_update(double* w, double g, double* s, double eta,
 
 
 cdef inline void _adam_update(double* w, double g, double* m1, double* m2,
-                              double eta, double b1, double b2, double c1,
-                              double c2, double eps) noexcept nogil:
-    """c1, c2: the bias corrections 1 - beta1^t, 1 - beta2^t."""
+                              double eta_c1, double b1, double b2,
+                              double inv_c2, double eps) noexcept nogil:
+    """eta_c1 = eta / c1, inv_c2 = 1 / c2 with the bias corrections c1 = 1 -
+    beta1^t, c2 = 1 - beta2^t (one division per coordinate, not three)."""
     m1[0] = b1 * m1[0] + (1.0 - b1) * g
     m2[0] = b2 * m2[0] + (1.0 - b2) * g * g
-    w[0] -= eta * (m1[0] / c1) / (sqrt(m2[0] / c2) + eps)
+    w[0] -= eta_c1 * m1[0] / (sqrt(m2[0] * inv_c2) + eps)
 
 
 cdef class Optimizer:
@@ -303,25 +304,26 @@ cdef class Adam(Optimizer):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
-        cdef double c1 = 1.0 - pow(self.beta1, t)
-        cdef double c2 = 1.0 - pow(self.beta2, t)
+        cdef double eta_c1 = eta / (1.0 - pow(self.beta1, t))
+        cdef double inv_c2 = 1.0 / (1.0 - pow(self.beta2, t))
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _adam_update(&theta[j], g[j], &self.m1[j], &self.m2[j], eta,
-                         self.beta1, self.beta2, c1, c2, self.eps)
+            _adam_update(&theta[j], g[j], &self.m1[j], &self.m2[j], eta_c1,
+                         self.beta1, self.beta2, inv_c2, self.eps)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
                            double t) noexcept nogil:
         cdef Py_ssize_t c, k
-        cdef double c1 = 1.0 - pow(self.beta1, t)
-        cdef double c2 = 1.0 - pow(self.beta2, t)
+        cdef double eta_c1 = eta / (1.0 - pow(self.beta1, t))
+        cdef double inv_c2 = 1.0 / (1.0 - pow(self.beta2, t))
         cdef double* w
         for c in range(n):
             w = rec + cols[c] * R
             for k in range(K):
                 _adam_update(&w[k], w[K + k], &w[2 * K + k], &w[3 * K + k],
-                             eta, self.beta1, self.beta2, c1, c2, self.eps)
+                             eta_c1, self.beta1, self.beta2, inv_c2,
+                             self.eps)
 
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.m1[0] if s == 0 else &self.m2[0]
