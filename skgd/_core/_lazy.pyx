@@ -157,11 +157,9 @@ cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
                          Py_ssize_t B, int split, Py_ssize_t q,
                          Py_ssize_t* cols) noexcept nogil:
     """List in ``cols`` the columns of row r's values starts[r] .. ends[r]
-    - 1 not yet seen in the batch (their gradient NaN, set to 0 here: a
-    gradient is NaN or 0 until the batch's step); returns their number.
-    The first read of a shuffled batch, and of the records: a short loop
-    without a branch on the records (whether a column is new is not
-    predictable), so that many cache misses are in flight."""
+    - 1 not yet seen in the batch (their gradient NaN, set to 0 here);
+    returns their number. The first read of a shuffled batch, and of the
+    records: a short loop, so that many cache misses are in flight."""
     cdef Py_ssize_t i, r, p, m = 0
     cdef double* g
     for i in range(B):
