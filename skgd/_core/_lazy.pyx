@@ -58,7 +58,7 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN, exp, log1p
 import numpy as np
 
-from ._data cimport CSRDataset, prefetch_csr_rows
+from ._data cimport CSRDataset, prefetch, prefetch_csr_rows
 from ._optimizers cimport Optimizer
 
 # Flush (bring every coordinate up to date and restart the product) before
@@ -73,6 +73,10 @@ cdef Py_ssize_t PART = 8
 PART0_VALUES = 0.8
 # Coordinates per block of a catch-up: its arrays stay in the cache.
 cdef Py_ssize_t CATCH_UP_BLOCK = 256
+# A catch-up fetches the record of the column this many ahead (the records,
+# read by the batch's first pass, are in L2, not L1: catch-up 34 -> 28 ms
+# per adam epoch in the low part).
+cdef Py_ssize_t CATCH_UP_PREFETCH = 8
 
 
 cdef extern from *:
@@ -369,20 +373,23 @@ cdef class LazyL2:
         cdef double n_t = self._n_avg(t), n_last
         cdef double* r
         for c in range(m):
+            if cols != NULL and c + CATCH_UP_PREFETCH < m:
+                prefetch(self.rec + cols[c + CATCH_UP_PREFETCH] * self.R)
             j = cols[c] if cols != NULL else c
             r = self.rec + j * self.R
-            if r[self.off_stamp + 1] == t:
-                continue  # in the last batch (or just restarted): up to date
             if n + K > self.catch_block - 3:
                 self._apply_decays(opt, n, t, q, sq)
                 n = 0
+            # A column stamped t (in the last batch, or just restarted) is
+            # up to date: its entries are written but not counted (a branch
+            # would wait for the record and often be mispredicted).
             n_last = self._n_avg(r[self.off_stamp + 1])
             for k in range(K):
-                at[n] = j * self.R + k
-                dl[n] = self.log_a - r[self.off_stamp]
-                kg[n] = t - r[self.off_stamp + 1]
-                k_avg[n] = n_t - n_last
-                n += 1
+                at[n + k] = j * self.R + k
+                dl[n + k] = self.log_a - r[self.off_stamp]
+                kg[n + k] = t - r[self.off_stamp + 1]
+                k_avg[n + k] = n_t - n_last
+            n += K * (r[self.off_stamp + 1] != t)
             r[self.off_stamp] = self.log_a
             r[self.off_stamp + 1] = t
         if n > 0:
