@@ -294,12 +294,13 @@ cdef class LazyL2:
             self.filter_split = data.split
         self.bias_coords = np.arange(self.dK, max(P, self.dK + 1),
                                      dtype=np.intp)
-        # Each part's catch-up scratch: six arrays of catch_block values
-        # (the missed log-decays, gaps, averaged gaps, rates, decays and
-        # missed terms of the average; room for a block of columns and the
-        # padding to 4), and the coordinates' places in the records.
+        # Each part's catch-up scratch: seven arrays of catch_block values
+        # (the missed log-decays, gaps, averaged gaps, rates, decays, missed
+        # terms of the average and the rule's state the rates depend on;
+        # room for a block of columns and the padding to 4), and the
+        # coordinates' places in the records.
         self.catch_block = (max(CATCH_UP_BLOCK, K) + 3 + 3) // 4 * 4
-        self.catch_stride = (6 * self.catch_block + 7) // 8 * 8
+        self.catch_stride = (7 * self.catch_block + 7) // 8 * 8
         self.catch_values = np.zeros(2 * self.catch_stride)
         self.catch_at = np.zeros(2 * self.catch_block, dtype=np.intp)
 
@@ -369,7 +370,9 @@ cdef class LazyL2:
         cdef double* dl = &self.catch_values[q * self.catch_stride]
         cdef double* kg = dl + self.catch_block
         cdef double* k_avg = kg + self.catch_block
+        cdef double* state = k_avg + 4 * self.catch_block
         cdef Py_ssize_t* at = &self.catch_at[q * self.catch_block]
+        cdef Py_ssize_t field = opt.lazy_field * K
         cdef double n_t = self._n_avg(t), n_last
         cdef double* r
         for c in range(m):
@@ -389,6 +392,8 @@ cdef class LazyL2:
                 dl[n + k] = self.log_a - r[self.off_stamp]
                 kg[n + k] = t - r[self.off_stamp + 1]
                 k_avg[n + k] = n_t - n_last
+                if field > 0:
+                    state[n + k] = r[field + k]
             n += K * (r[self.off_stamp + 1] != t)
             r[self.off_stamp] = self.log_a
             r[self.off_stamp + 1] = t
@@ -406,11 +411,12 @@ cdef class LazyL2:
         cdef double* p = k_avg + self.catch_block
         cdef double* decay = p + self.catch_block
         cdef double* missed = decay + self.catch_block
+        cdef double* state = missed + self.catch_block
         cdef Py_ssize_t* at = &self.catch_at[q * self.catch_block]
         cdef bint averaged = self._n_avg(t) > 0.0
         cdef double w0, x, d_sq_w = 0.0, d_sq_avg = 0.0
         cdef double* w
-        opt.lazy_scales(self.rec, at, n, self.K, p)
+        opt.lazy_scales(state, n, p)
         for i in range(n, n4):
             p[i] = 0.0
             dl[i] = 0.0

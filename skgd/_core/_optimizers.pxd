@@ -29,16 +29,19 @@ for k < K. ``step_records`` is ``step`` on the records at ``rec + j R`` of
 the columns j in ``cols[:n]``; ``state(s)`` is the flat state array s
 (length P) that the records are read from and written back to.
 
-``lazy_scales(rec, at, n, K, p)`` sets p[i] to the factor by which the
-rule multiplies a constant gradient of the coordinate at ``rec + at[i]``
-(a coefficient k of a record, its state fields at ``(2 + s) K`` past it)
-in the long run (1 for plain SGD, 1 / (1 - mu) with momentum, the inverse
-root of the second moment for the adaptive rules); the sparse engine
-applies the weight decay a coordinate missed at that rate.
+``lazy_scales(s, n, p)`` sets p[i] to the factor by which the rule
+multiplies a constant gradient of a coordinate in the long run (1 for
+plain SGD, 1 / (1 - mu) with momentum, the inverse root of the second
+moment for the adaptive rules), s[i] the coordinate's value of the record
+field ``lazy_field`` (its state array ``lazy_field - 2``; 0 when the rate
+depends on no state): one loop over contiguous values, which vectorises.
+The sparse engine applies the weight decay a coordinate missed at that
+rate.
 """
 
 cdef class Optimizer:
     cdef bint euclidean
+    cdef Py_ssize_t lazy_field
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil
@@ -46,8 +49,7 @@ cdef class Optimizer:
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
                            double t) noexcept nogil
     cdef double* state(self, Py_ssize_t s) noexcept nogil
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
+    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
                           double* p) noexcept nogil
     cdef void prepare(self, double t) noexcept nogil
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil

@@ -93,8 +93,7 @@ cdef class Optimizer:
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return NULL
 
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
+    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
                           double* p) noexcept nogil:
         cdef Py_ssize_t i
         for i in range(n):
@@ -197,12 +196,12 @@ cdef class SGD(Optimizer):
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.velocity[0]
 
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
+    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
                           double* p) noexcept nogil:
         cdef Py_ssize_t i
+        cdef double rate = self.lazy_rate
         for i in range(n):
-            p[i] = self.lazy_rate
+            p[i] = rate
 
 
 cdef class _RootMeanSquare(Optimizer):
@@ -215,12 +214,12 @@ cdef class _RootMeanSquare(Optimizer):
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.sq[i]) + self.eps
 
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
+    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
                           double* p) noexcept nogil:
         cdef Py_ssize_t i
+        cdef double eps = self.eps
         for i in range(n):
-            p[i] = 1.0 / (sqrt(rec[at[i] + 2 * K]) + self.eps)
+            p[i] = 1.0 / (sqrt(s[i]) + eps)
 
 
 @cython.final
@@ -232,6 +231,7 @@ cdef class Adagrad(_RootMeanSquare):
     def __init__(self, state, double eps=1e-8):
         self.eps = eps
         self.sq = state["sum_sq"]
+        self.lazy_field = 2
 
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
@@ -263,6 +263,7 @@ cdef class RMSprop(_RootMeanSquare):
         self.rho = rho
         self.eps = eps
         self.sq = state["mean_sq"]
+        self.lazy_field = 2
 
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
@@ -298,6 +299,7 @@ cdef class Adam(Optimizer):
         self.eps = eps
         self.m1 = state["m1"]
         self.m2 = state["m2"]
+        self.lazy_field = 3
         self.c2_t = -1.0
 
     cdef void step(self, double* theta, const double* g,
@@ -339,9 +341,9 @@ cdef class Adam(Optimizer):
         self.prepare(t)
         return sqrt(self.m2[i] / self.c2) + self.eps
 
-    cdef void lazy_scales(self, const double* rec, const Py_ssize_t* at,
-                          Py_ssize_t n, Py_ssize_t K,
+    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
                           double* p) noexcept nogil:
         cdef Py_ssize_t i
+        cdef double inv_c2 = self.inv_c2, eps = self.eps
         for i in range(n):
-            p[i] = 1.0 / (sqrt(rec[at[i] + 3 * K] * self.inv_c2) + self.eps)
+            p[i] = 1.0 / (sqrt(s[i] * inv_c2) + eps)
