@@ -71,8 +71,9 @@ def test_column_parts_split_sorted_rows():
     """Two column parts on sorted rows: row r's part 0 ends at its first
     value in a column >= the split, a multiple of 8 columns near the
     column below which lie the given share of the stored values (0.6, then
-    0.8: a new split); one part for unsorted rows (the split column still
-    known: the lazy rules filter rows by it) and for narrow X."""
+    0.8: a new split) or of the columns a batch holds; one part for
+    unsorted rows (the split column still known: the lazy rules filter
+    rows by it) and for narrow X."""
     X = sp.random(3000, 400, density=0.05, random_state=0, format="csr")
     X.sort_indices()
     data = CSRDataset(X, 1, 2)
@@ -88,6 +89,30 @@ def test_column_parts_split_sorted_rows():
         for r in range(X.shape[0]):
             row = X.indices[X.indptr[r] : X.indptr[r + 1]]
             assert cut[r] == X.indptr[r] + np.count_nonzero(row < split)
+    # By columns, on skewed column frequencies: the split near the column
+    # below which lies the share of the columns a batch of 32 rows holds
+    # (column j with probability 1 - (1 - f_j)^32, f_j its share of the
+    # rows), far above the split by stored values.
+    rng = np.random.default_rng(0)
+    cols = rng.choice(
+        400, size=(3000, 20), p=1 / np.arange(1, 401) / np.sum(1 / np.arange(1, 401))
+    )
+    skewed = sp.csr_matrix(
+        (np.ones(cols.size), cols.ravel(), np.arange(0, cols.size + 1, 20)),
+        shape=(3000, 400),
+    )
+    skewed.sum_duplicates()
+    presence = 1 - (1 - np.bincount(skewed.indices, minlength=400) / 3000) ** 32
+    by_values = CSRDataset(skewed, 1, 2)
+    by_values.prepare_minibatches(32, 0.5)
+    by_columns = CSRDataset(skewed, 1, 2)
+    by_columns.prepare_minibatches(32, 0.5, by_columns=True)
+    split = by_columns.split
+    assert by_columns.n_parts == 2 and split % 8 == 0 and split > 2 * by_values.split
+    assert (
+        abs(presence[:split].sum() - 0.5 * presence.sum())
+        <= presence[split - 8 : split + 8].sum()
+    )
     unsorted = CSRDataset(_unsorted(X), 1, 2)
     unsorted.prepare_minibatches(32, 0.8)
     assert unsorted.n_parts == 1 and unsorted.split == data.split

@@ -196,9 +196,10 @@ cdef class CSRDataset(Dataset):
     # (``split`` 0: no split column).
     # ``scratch`` holds part 1's products (2 B K values). Set up by
     # ``prepare_minibatches``; ``split_parts`` the parts once split at
-    # ``split_share`` of the stored values.
+    # ``split_share`` of the stored values (``split_key`` 0) or of the
+    # columns held by a batch of ``split_key`` rows.
     cdef readonly Py_ssize_t n_parts
-    cdef Py_ssize_t split_parts
+    cdef Py_ssize_t split_parts, split_key
     cdef double split_share
     cdef readonly int split
     cdef int[::1] cut

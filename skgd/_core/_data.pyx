@@ -674,19 +674,25 @@ cdef class CSRDataset(Dataset):
         self.cut = np.empty(0, dtype=np.intc)
         self.scratch = np.empty(0)
 
-    def prepare_minibatches(self, Py_ssize_t batch_size,
-                            double part0_values):
+    def prepare_minibatches(self, Py_ssize_t batch_size, double part0_share,
+                            bint by_columns=False):
         """Set up the products for batches of up to ``batch_size`` rows, in
         two column parts (see _data.pxd): part 1 from the column below
-        which lie ``part0_values`` of the stored values (the share that
-        balances the caller's two threads), rounded to a cache line of
-        float64 coefficients. O(nnz) once per dataset and share."""
+        which lie ``part0_share`` (the share that balances the caller's two
+        threads) of the stored values or, ``by_columns``, of the distinct
+        columns a batch holds (column j's expected presence in a batch, 1
+        - (1 - f_j)^batch_size with f_j its share of the rows), rounded to
+        a cache line of float64 coefficients. O(nnz) once per dataset,
+        share and weighting."""
         if self.scratch.shape[0] < 2 * batch_size * self.n_outputs:
             self.scratch = np.zeros(2 * batch_size * self.n_outputs)
-        if self.cut.shape[0] and part0_values == self.split_share:
+        cdef Py_ssize_t key = batch_size if by_columns else 0
+        if (self.cut.shape[0] and part0_share == self.split_share
+                and key == self.split_key):
             self.n_parts = self.split_parts
             return
-        self.split_share = part0_values
+        self.split_share = part0_share
+        self.split_key = key
         self.split_parts = 1
         self.n_parts = 1
         self.split = 0
@@ -699,10 +705,14 @@ cdef class CSRDataset(Dataset):
         # The split column from a sample of the stored values (it moves
         # the balance of the threads, not the result).
         step = max(1, n_values // SPLIT_SAMPLE)
-        counts = np.cumsum(np.bincount(
+        weights = np.bincount(
             np.asarray(self.indices)[indptr[0]:indptr[-1]:step],
-            minlength=self.n_features))
-        column = int(np.searchsorted(counts, counts[-1] * part0_values))
+            minlength=self.n_features).astype(float)
+        if by_columns:
+            rows_share = np.minimum(weights * step / self.n_samples, 1.0)
+            weights = -np.expm1(batch_size * np.log1p(-rows_share))
+        counts = np.cumsum(weights)
+        column = int(np.searchsorted(counts, counts[-1] * part0_share))
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:
             return

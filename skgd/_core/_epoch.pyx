@@ -273,8 +273,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         and (<SGD>optimizer).momentum == 0.0)
     cdef bint lazy = sparse_batches and not scaled
     if isinstance(data, CSRDataset):
-        data.prepare_minibatches(
-            B, _lazy.PART0_VALUES if lazy else _scaled.PART0_VALUES)
+        if lazy:
+            data.prepare_minibatches(B, _lazy.PART0_COLUMNS, by_columns=True)
+        else:
+            data.prepare_minibatches(B, _scaled.PART0_VALUES)
     cdef double avg_from = average_start if averaging else -1.0
     cdef LazyL2 lz = (LazyL2(data, K, P, len(optimizer.state_names), alpha,
                              avg_from, radius) if lazy else None)
