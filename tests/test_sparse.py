@@ -70,51 +70,43 @@ def _unsorted(X):
 def test_column_parts_split_sorted_rows():
     """Two column parts on sorted rows: row r's part 0 ends at its first
     value in a column >= the split, a multiple of 8 columns near the
-    column below which lie the given share of the stored values (0.6, then
-    0.8: a new split) or of the columns a batch holds; one part for
-    unsorted rows (the split column still known: the lazy rules filter
-    rows by it) and for narrow X."""
-    X = sp.random(3000, 400, density=0.05, random_state=0, format="csr")
-    X.sort_indices()
+    column below which lies half a batch's expected cost (a cost per
+    stored value and per distinct column; column j is in a batch of 32
+    rows with probability 1 - (1 - f_j)^32, f_j its share of the rows),
+    a new split for new costs; on skewed column frequencies the split by
+    columns lies far above the split by values. One part for unsorted
+    rows (the split column still known: the lazy rules filter rows by it)
+    and for narrow X."""
+    rng = np.random.default_rng(0)
+    harmonic = 1 / np.arange(1, 401)
+    cols = rng.choice(400, size=(3000, 20), p=harmonic / harmonic.sum())
+    X = sp.csr_matrix(
+        (rng.random(cols.size), cols.ravel(), np.arange(0, cols.size + 1, 20)),
+        shape=(3000, 400),
+    )
+    X.sum_duplicates()  # (and sorts each row's indices)
+    counts = np.bincount(X.indices, minlength=400)
+    presence = 1 - (1 - counts / 3000) ** 32
     data = CSRDataset(X, 1, 2)
-    for share in (0.6, 0.8):
-        data.prepare_minibatches(32, share)
+    splits = {}
+    for costs in ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0)):
+        data.prepare_minibatches(32, *costs)
         assert data.n_parts == 2
         cut = data.cut_positions()
         split = X.indices[cut[cut < X.indptr[1:]]].min()
         assert split % 8 == 0 and split == data.split
-        below = np.count_nonzero(X.indices < split)
-        near = np.bincount(X.indices)[split - 8 : split + 8].sum()
-        assert abs(below - share * X.nnz) <= near
+        cost = costs[0] * 32 * counts / 3000 + costs[1] * presence
+        assert (
+            abs(cost[:split].sum() - cost.sum() / 2)
+            <= cost[split - 8 : split + 8].sum()
+        )
         for r in range(X.shape[0]):
             row = X.indices[X.indptr[r] : X.indptr[r + 1]]
             assert cut[r] == X.indptr[r] + np.count_nonzero(row < split)
-    # By columns, on skewed column frequencies: the split near the column
-    # below which lies the share of the columns a batch of 32 rows holds
-    # (column j with probability 1 - (1 - f_j)^32, f_j its share of the
-    # rows), far above the split by stored values.
-    rng = np.random.default_rng(0)
-    cols = rng.choice(
-        400, size=(3000, 20), p=1 / np.arange(1, 401) / np.sum(1 / np.arange(1, 401))
-    )
-    skewed = sp.csr_matrix(
-        (np.ones(cols.size), cols.ravel(), np.arange(0, cols.size + 1, 20)),
-        shape=(3000, 400),
-    )
-    skewed.sum_duplicates()
-    presence = 1 - (1 - np.bincount(skewed.indices, minlength=400) / 3000) ** 32
-    by_values = CSRDataset(skewed, 1, 2)
-    by_values.prepare_minibatches(32, 0.5)
-    by_columns = CSRDataset(skewed, 1, 2)
-    by_columns.prepare_minibatches(32, 0.5, by_columns=True)
-    split = by_columns.split
-    assert by_columns.n_parts == 2 and split % 8 == 0 and split > 2 * by_values.split
-    assert (
-        abs(presence[:split].sum() - 0.5 * presence.sum())
-        <= presence[split - 8 : split + 8].sum()
-    )
+        splits[costs] = split
+    assert splits[0.0, 1.0] > 2 * splits[1.0, 0.0]
     unsorted = CSRDataset(_unsorted(X), 1, 2)
-    unsorted.prepare_minibatches(32, 0.8)
+    unsorted.prepare_minibatches(32, 1.0, 1.0)
     assert unsorted.n_parts == 1 and unsorted.split == data.split
     # One unsorted row among 400k values (the cuts found on two threads).
     big = sp.random(20000, 400, density=0.05, random_state=1, format="csr")
@@ -122,10 +114,10 @@ def test_column_parts_split_sorted_rows():
     lo, hi = big.indptr[12345], big.indptr[12346]
     big.indices[lo:hi] = big.indices[lo:hi][::-1].copy()
     one_row = CSRDataset(big, 1, 2)
-    one_row.prepare_minibatches(32, 0.6)
+    one_row.prepare_minibatches(32, 1.0, 1.0)
     assert one_row.n_parts == 1
     narrow = CSRDataset(sp.random(100, 15, density=0.5, format="csr"), 1, 2)
-    narrow.prepare_minibatches(32, 0.6)
+    narrow.prepare_minibatches(32, 1.0, 1.0)
     assert narrow.n_parts == 1
 
 

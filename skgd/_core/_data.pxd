@@ -195,12 +195,11 @@ cdef class CSRDataset(Dataset):
     # part (``n_parts`` 1) for rows with unsorted indices or narrow X
     # (``split`` 0: no split column).
     # ``scratch`` holds part 1's products (2 B K values). Set up by
-    # ``prepare_minibatches``; ``split_parts`` the parts once split at
-    # ``split_share`` of the stored values (``split_key`` 0) or of the
-    # columns held by a batch of ``split_key`` rows.
+    # ``prepare_minibatches``; ``split_parts`` the parts once split for
+    # ``split_key`` (its batch size and costs).
     cdef readonly Py_ssize_t n_parts
-    cdef Py_ssize_t split_parts, split_key
-    cdef double split_share
+    cdef Py_ssize_t split_parts
+    cdef object split_key
     cdef readonly int split
     cdef int[::1] cut
     cdef double[::1] scratch

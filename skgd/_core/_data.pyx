@@ -674,24 +674,22 @@ cdef class CSRDataset(Dataset):
         self.cut = np.empty(0, dtype=np.intc)
         self.scratch = np.empty(0)
 
-    def prepare_minibatches(self, Py_ssize_t batch_size, double part0_share,
-                            bint by_columns=False):
+    def prepare_minibatches(self, Py_ssize_t batch_size, double value_cost,
+                            double column_cost):
         """Set up the products for batches of up to ``batch_size`` rows, in
-        two column parts (see _data.pxd): part 1 from the column below
-        which lie ``part0_share`` (the share that balances the caller's two
-        threads) of the stored values or, ``by_columns``, of the distinct
-        columns a batch holds (column j's expected presence in a batch, 1
-        - (1 - f_j)^batch_size with f_j its share of the rows), rounded to
-        a cache line of float64 coefficients. O(nnz) once per dataset,
-        share and weighting."""
+        two column parts (see _data.pxd) that balance the caller's two
+        threads: part 1 from the column below which lies half the expected
+        cost of a batch, ``value_cost`` per stored value plus
+        ``column_cost`` per distinct column (column j is in a batch with
+        probability 1 - (1 - f_j)^batch_size, f_j its share of the rows),
+        rounded to a cache line of float64 coefficients. O(nnz) once per
+        dataset, batch size and costs."""
         if self.scratch.shape[0] < 2 * batch_size * self.n_outputs:
             self.scratch = np.zeros(2 * batch_size * self.n_outputs)
-        cdef Py_ssize_t key = batch_size if by_columns else 0
-        if (self.cut.shape[0] and part0_share == self.split_share
-                and key == self.split_key):
+        key = (batch_size, value_cost, column_cost)
+        if self.cut.shape[0] and key == self.split_key:
             self.n_parts = self.split_parts
             return
-        self.split_share = part0_share
         self.split_key = key
         self.split_parts = 1
         self.n_parts = 1
@@ -705,14 +703,13 @@ cdef class CSRDataset(Dataset):
         # The split column from a sample of the stored values (it moves
         # the balance of the threads, not the result).
         step = max(1, n_values // SPLIT_SAMPLE)
-        weights = np.bincount(
+        rows_share = np.minimum(np.bincount(
             np.asarray(self.indices)[indptr[0]:indptr[-1]:step],
-            minlength=self.n_features).astype(float)
-        if by_columns:
-            rows_share = np.minimum(weights * step / self.n_samples, 1.0)
-            weights = -np.expm1(batch_size * np.log1p(-rows_share))
-        counts = np.cumsum(weights)
-        column = int(np.searchsorted(counts, counts[-1] * part0_share))
+            minlength=self.n_features) * (step / self.n_samples), 1.0)
+        cost = np.cumsum(
+            value_cost * batch_size * rows_share
+            + column_cost * (1.0 - (1.0 - rows_share) ** batch_size))
+        column = int(np.searchsorted(cost, 0.5 * cost[-1]))
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:
             return

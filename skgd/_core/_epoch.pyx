@@ -274,9 +274,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint lazy = sparse_batches and not scaled
     if isinstance(data, CSRDataset):
         if lazy:
-            data.prepare_minibatches(B, _lazy.PART0_COLUMNS, by_columns=True)
+            data.prepare_minibatches(B, _lazy.VALUE_COST, _lazy.COLUMN_COST)
         else:
-            data.prepare_minibatches(B, _scaled.PART0_VALUES)
+            data.prepare_minibatches(B, _scaled.VALUE_COST,
+                                     _scaled.COLUMN_COST)
     cdef double avg_from = average_start if averaging else -1.0
     cdef LazyL2 lz = (LazyL2(data, K, P, len(optimizer.state_names), alpha,
                              avg_from, radius) if lazy else None)

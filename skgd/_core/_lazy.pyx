@@ -67,14 +67,16 @@ cdef double MIN_LOG_A = -200.0
 # Doubles per column part in ``partial``: three sums, padded to a cache
 # line (the parts run on different threads).
 cdef Py_ssize_t PART = 8
-# The share of a batch's distinct columns in the low column part (see
-# CSRDataset.prepare_minibatches): a column's catch-up and step cost more
-# than its values' products. (A share of the stored values, 0.8 before,
-# suited bench_sparse's columns, numbered by frequency, but not columns in
-# another order, as a vectorizer's alphabetical ones: adam epoch 220 ms
-# with the columns permuted, 143 now; 112-116 on bench_sparse's order,
-# 116-121 before. Shares 0.4-0.65 measured, 0.5 the best on both.)
-PART0_COLUMNS = 0.5
+# The costs that place the split of the column parts (see
+# CSRDataset.prepare_minibatches): a batch's distinct columns alone, whose
+# catch-ups and steps cost more than their values' products. (The split
+# was at 80% of the stored values, which suited bench_sparse's columns,
+# numbered by frequency, but not columns in another order, as a
+# vectorizer's alphabetical ones: adam epoch 220 ms with the columns
+# permuted, 143 now; 112-116 on bench_sparse's order, 116-121 before.
+# Splits at 40-65% of the columns measured: half the best on both.)
+VALUE_COST = 0.0
+COLUMN_COST = 1.0
 # Coordinates per block of a catch-up: its arrays stay in the cache.
 cdef Py_ssize_t CATCH_UP_BLOCK = 256
 # A catch-up fetches the record of the column this many ahead (the records,

@@ -39,11 +39,15 @@ cdef double MAX_CUM_SCALE = 1e4
 # Doubles per column part in ``sums`` (two sums, padded to a cache line:
 # the parts run on different threads).
 cdef Py_ssize_t PART = 8
-# The share of the stored values in the low column part (see
-# CSRDataset.prepare_minibatches). On text, the frequent columns'
-# coefficients stay in cache and cost less per value: bench_sparse's
-# averaged sgd epoch 33.5 ms at 0.5, 30.4 at 0.6, 31 at 0.65-0.7.
-PART0_VALUES = 0.6
+# The costs that place the split of the column parts (see
+# CSRDataset.prepare_minibatches): a stored value, and a distinct column
+# of the batch (its coefficients' cache miss) as much again. On
+# bench_sparse's columns, numbered by frequency, the split falls at 62% of
+# the stored values (60% was the best share of values there: averaged sgd
+# epoch 33.5 ms at 0.5, 30.4 at 0.6, 31 at 0.65-0.7); with its columns
+# permuted at half of them.
+VALUE_COST = 1.0
+COLUMN_COST = 1.0
 
 
 cdef inline void _move(double* v, double* u, Py_ssize_t c, double dv,
