@@ -695,8 +695,9 @@ cdef class CSRDataset(Dataset):
         self.n_parts = 1
         self.split = 0
         self.cut = np.empty(max(self.n_samples, 1), dtype=np.intc)
-        indptr = np.asarray(self.indptr)
-        n_values = int(indptr[-1] - indptr[0])
+        cdef Py_ssize_t first = self.indptr[0]
+        cdef Py_ssize_t last = self.indptr[self.n_samples]
+        n_values = last - first
         self.values_per_row = n_values // max(self.n_samples, 1)
         if self.n_features < 2 * SPLIT_ALIGN or n_values == 0:
             return
@@ -704,12 +705,12 @@ cdef class CSRDataset(Dataset):
         # the balance of the threads, not the result).
         step = max(1, n_values // SPLIT_SAMPLE)
         rows_share = np.minimum(np.bincount(
-            np.asarray(self.indices)[indptr[0]:indptr[-1]:step],
+            np.asarray(self.indices)[first:last:step],
             minlength=self.n_features) * (step / self.n_samples), 1.0)
         cost = np.cumsum(
             value_cost * batch_size * rows_share
             + column_cost * (1.0 - (1.0 - rows_share) ** batch_size))
-        column = int(np.searchsorted(cost, 0.5 * cost[-1]))
+        column = int(np.searchsorted(cost, 0.5 * cost[self.n_features - 1]))
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:
             return
