@@ -273,11 +273,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                         and (<SGD>optimizer).momentum == 0.0)
     cdef bint lazy = sparse_batches and not scaled
     if isinstance(data, CSRDataset):
-        if lazy:
-            data.prepare_minibatches(B, _lazy.VALUE_COST, _lazy.COLUMN_COST)
-        else:
-            data.prepare_minibatches(B, _scaled.VALUE_COST,
-                                     _scaled.COLUMN_COST)
+        engine = _lazy if lazy else _scaled
+        data.prepare_minibatches(B, engine.VALUE_COST, engine.COLUMN_COST)
     cdef double avg_from = average_start if averaging else -1.0
     cdef LazyL2 lz = (LazyL2(data, K, P, len(optimizer.state_names), alpha,
                              avg_from, radius) if lazy else None)

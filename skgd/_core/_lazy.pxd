@@ -36,6 +36,8 @@ cdef class LazyL2:
     cdef readonly double sq_w, sq_avg
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
 
+    cdef inline double* _scratch(self, Py_ssize_t q,
+                                 int array) noexcept nogil
     cdef inline double _n_avg(self, double t) noexcept nogil
     cdef void start(self, Optimizer opt, const double* W, const double* avg,
                     double t) noexcept nogil

@@ -79,6 +79,12 @@ VALUE_COST = 0.0
 COLUMN_COST = 1.0
 # Coordinates per block of a catch-up: its arrays stay in the cache.
 cdef Py_ssize_t CATCH_UP_BLOCK = 256
+# The arrays of a part's catch-up scratch (``LazyL2._scratch``): the
+# coordinates' missed log-decays, gaps, averaged gaps, rates, decays,
+# missed terms of the average and the rule's state the rates depend on.
+cdef enum:
+    CATCH_LOG_DECAY, CATCH_GAP, CATCH_AVG_GAP, CATCH_RATE, CATCH_DECAY, \
+        CATCH_MISSED, CATCH_STATE, CATCH_ARRAYS
 # A catch-up fetches the record of the column this many ahead (the records,
 # read by the batch's first pass, are in L2, not L1: catch-up 34 -> 28 ms
 # per adam epoch in the low part).
@@ -300,15 +306,19 @@ cdef class LazyL2:
             self.filter_split = data.split
         self.bias_coords = np.arange(self.dK, max(P, self.dK + 1),
                                      dtype=np.intp)
-        # Each part's catch-up scratch: seven arrays of catch_block values
-        # (the missed log-decays, gaps, averaged gaps, rates, decays, missed
-        # terms of the average and the rule's state the rates depend on;
-        # room for a block of columns and the padding to 4), and the
-        # coordinates' places in the records.
+        # Each part's catch-up scratch: CATCH_ARRAYS arrays of catch_block
+        # values (room for a block of columns and the padding to 4), and
+        # the coordinates' places in the records.
         self.catch_block = (max(CATCH_UP_BLOCK, K) + 3 + 3) // 4 * 4
-        self.catch_stride = (7 * self.catch_block + 7) // 8 * 8
+        self.catch_stride = (CATCH_ARRAYS * self.catch_block + 7) // 8 * 8
         self.catch_values = np.zeros(2 * self.catch_stride)
         self.catch_at = np.zeros(2 * self.catch_block, dtype=np.intp)
+
+    cdef inline double* _scratch(self, Py_ssize_t q,
+                                 int array) noexcept nogil:
+        """Array ``array`` (a CATCH_ value) of part q's catch-up scratch."""
+        return &self.catch_values[q * self.catch_stride
+                                  + array * self.catch_block]
 
     cdef inline double _n_avg(self, double t) noexcept nogil:
         """Number of averaged updates among the first t."""
@@ -373,10 +383,10 @@ cdef class LazyL2:
         divisions, exps) are independent: they overlap instead of waiting
         one for another."""
         cdef Py_ssize_t c, j, k, n = 0, K = self.K
-        cdef double* dl = &self.catch_values[q * self.catch_stride]
-        cdef double* kg = dl + self.catch_block
-        cdef double* k_avg = kg + self.catch_block
-        cdef double* state = k_avg + 4 * self.catch_block
+        cdef double* dl = self._scratch(q, CATCH_LOG_DECAY)
+        cdef double* kg = self._scratch(q, CATCH_GAP)
+        cdef double* k_avg = self._scratch(q, CATCH_AVG_GAP)
+        cdef double* state = self._scratch(q, CATCH_STATE)
         cdef Py_ssize_t* at = &self.catch_at[q * self.catch_block]
         cdef Py_ssize_t field = opt.lazy_field * K
         cdef double n_t = self._n_avg(t), n_last
@@ -411,13 +421,13 @@ cdef class LazyL2:
         """The decays of the n coordinates listed in part q's scratch:
         W *= 1 + decay; the average's sum gains the missed terms."""
         cdef Py_ssize_t i, n4 = (n + 3) // 4 * 4
-        cdef double* dl = &self.catch_values[q * self.catch_stride]
-        cdef double* kg = dl + self.catch_block
-        cdef double* k_avg = kg + self.catch_block
-        cdef double* p = k_avg + self.catch_block
-        cdef double* decay = p + self.catch_block
-        cdef double* missed = decay + self.catch_block
-        cdef double* state = missed + self.catch_block
+        cdef double* dl = self._scratch(q, CATCH_LOG_DECAY)
+        cdef double* kg = self._scratch(q, CATCH_GAP)
+        cdef double* k_avg = self._scratch(q, CATCH_AVG_GAP)
+        cdef double* p = self._scratch(q, CATCH_RATE)
+        cdef double* decay = self._scratch(q, CATCH_DECAY)
+        cdef double* missed = self._scratch(q, CATCH_MISSED)
+        cdef double* state = self._scratch(q, CATCH_STATE)
         cdef Py_ssize_t* at = &self.catch_at[q * self.catch_block]
         cdef bint averaged = self._n_avg(t) > 0.0
         cdef double w0, x, d_sq_w = 0.0, d_sq_avg = 0.0
