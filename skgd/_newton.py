@@ -1301,7 +1301,7 @@ def _closed_form(X, Y, w, alpha, fit_intercept, tol, max_iter, callback):
     mu_x = _xt_dot(X, w[:, None])[:, 0] if fit_intercept else np.zeros(d)
     mu_y = w @ Y if fit_intercept else np.zeros(K)
     if d > n:
-        W, solve = _dual_ridge(X, Y, w, alpha, mu_x, mu_y), None
+        W, solve = _dual_ridge(X, Y, w, alpha, mu_x, mu_y, fit_intercept), None
     else:
         G, R = _centred_gram(X, Y, w, mu_x, mu_y)
         G[np.diag_indices(d)] += alpha
@@ -1377,7 +1377,7 @@ def _centred_gram(X, Y, w, mu_x, mu_y):
     return G, R
 
 
-def _dual_ridge(X, Y, w, alpha, mu_x, mu_y):
+def _dual_ridge(X, Y, w, alpha, mu_x, mu_y, fit_intercept):
     """W from the n x n dual system (for d > n).
 
     Solves ``(U Kc U + alpha I) c = U Yc`` with ``Kc = Xc Xc^T`` and returns
@@ -1387,6 +1387,13 @@ def _dual_ridge(X, Y, w, alpha, mu_x, mu_y):
     A = _centred_kernel(X, mu_x)
     A *= u[:, None]
     A *= u[None, :]
+    if fit_intercept:
+        # u spans a null space of U Kc U (w^T Xc = 0); project out what
+        # rounding left there (CSR's kernel is centred after the product,
+        # which cancels): with alpha = 0, pinvh could take it for a small
+        # eigenvalue and invert it.
+        Au = A @ u
+        A += (u @ Au) * np.outer(u, u) - np.outer(u, Au) - np.outer(Au, u)
     A[np.diag_indices_from(A)] += alpha
     c = _spd_solver(A, alpha)(u[:, None] * (Y - mu_y))
     v = u[:, None] * c
