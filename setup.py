@@ -16,6 +16,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 CORE = [
+    "_team",
     "_data",
     "_losses",
     "_norms",
@@ -28,6 +29,7 @@ CORE = [
 ]
 # C headers a module includes (rebuild it when they change).
 HEADERS = {
+    "_team": ["thread_team.h"],
     "_data": ["dense_rows.h"],
     "_losses": ["vector_math.h"],
     "_lazy": ["vector_math.h"],

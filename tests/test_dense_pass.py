@@ -1,7 +1,7 @@
 """The fused dense minibatch pass (chunks, cached row blocks, threads).
 
 The dense engine cuts a batch into a power-of-two number of chunks, run
-by OpenMP threads, and reads each chunk in blocks of rows that go
+by the fit's thread team (``_team``), and reads each chunk in blocks of rows that go
 forward, through the loss and backward while in cache (one output: the
 row kernels of dense_rows.h on the rows in place; several: gathered
 blocks and BLAS). These tests pin it against the CSR engine (a different
@@ -9,6 +9,10 @@ code path: row by row, O(nnz)) across the shapes that change the chunking
 and blocking, and check that the thread count does not change a single
 bit.
 """
+
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -106,3 +110,35 @@ def test_row_kernels_cover_the_epoch(n, d, batch_size, dtype, n_threads):
         np.testing.assert_allclose(
             g, expected, rtol=rtol, atol=rtol * np.abs(expected).max()
         )
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n_parts", [0, 1, 2, 5, 8])
+@pytest.mark.parametrize("started", [True, False])
+def test_thread_team_runs_every_part_once(n_threads, n_parts, started):
+    """A team (kept between runs, or an OpenMP region per run) runs each
+    part exactly once per run, and all of them before ``run`` returns."""
+    from skgd._core import _team
+
+    counts, unfinished = _team.run_parts(n_threads, n_parts, 500, started)
+    assert counts.tolist() == [500] * n_parts
+    assert unfinished == 0
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/task"), reason="counts threads in /proc/self/task"
+)
+def test_thread_team_stops_on_interrupt():
+    """Ctrl-C in a fit (KeyboardInterrupt from the epoch loop's check for
+    signals) stops the fit's thread team: no thread is left running."""
+    X, y = _problem(200_000, 40, 2)  # batches of 256 x 40: two chunks
+    params = dict(solver="sgd", tol=None, random_state=0)
+    # (OpenMP's and BLAS's own threads exist from here on)
+    SGDLogisticClassifier(max_iter=1, **params).fit(X, y)
+    before = len(os.listdir("/proc/self/task"))
+    timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        SGDLogisticClassifier(max_iter=10_000, **params).fit(X, y)
+    timer.join()
+    assert len(os.listdir("/proc/self/task")) == before

@@ -32,6 +32,7 @@ threads.
 from cython cimport floating
 
 from ._losses cimport Loss
+from ._team cimport Team
 
 
 cdef extern from *:
@@ -124,6 +125,9 @@ cdef class Dataset:
     cdef readonly Py_ssize_t n_features
     cdef Py_ssize_t n_outputs
     cdef readonly int n_threads  # OpenMP threads the engine may use
+    # The threads of the batches' parallel parts (started for an epoch by
+    # the epoch loop).
+    cdef readonly Team team
     # loss_gradient and objective work block by block and do not use the
     # caller's B x K buffers (Z, Zavg, D).
     cdef readonly bint blockwise
@@ -149,6 +153,21 @@ cdef class Dataset:
                           const double* bias, double* Z) noexcept nogil
 
 
+cdef struct DenseJob:
+    # The arguments of a dense pass (``DenseDataset._pass``): W and A in
+    # the dtype of X, the Loss borrowed, ``gradient`` whether to form G.
+    const Py_ssize_t* rows
+    Py_ssize_t start, B, chunk, ny
+    const void* W
+    const void* A
+    const double* bias
+    const double* bias_avg
+    const double* Y
+    const double* s
+    void* loss
+    bint gradient
+
+
 cdef class DenseDataset(Dataset):
     cdef const double[:, ::1] X64
     cdef const float[:, ::1] X32
@@ -169,17 +188,16 @@ cdef class DenseDataset(Dataset):
     # precision.
     cdef float[::1] W32
 
+    # The pass in progress, read by its chunks' threads.
+    cdef DenseJob job
+
     cdef void _pass(self, Loss loss, const Py_ssize_t* rows, Py_ssize_t start,
                     Py_ssize_t B, const double* Y, const double* s,
                     Py_ssize_t ny, const double* W, const double* A,
                     const double* bias, const double* bias_avg, double* G,
                     double* values) noexcept nogil
-    cdef void _run(self, const floating* X, const Py_ssize_t* rows,
-                   Py_ssize_t start, Py_ssize_t B, const floating* W,
-                   const floating* A, const double* bias,
-                   const double* bias_avg, Loss loss, const double* Y,
-                   const double* s, Py_ssize_t ny, double* G,
-                   double* values) noexcept nogil
+    cdef void _chunk_at(self, Py_ssize_t c) noexcept nogil
+    cdef void _chunk(self, const floating* X, Py_ssize_t c) noexcept nogil
 
 
 cdef class CSRDataset(Dataset):

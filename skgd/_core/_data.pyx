@@ -8,6 +8,7 @@ from libc.string cimport memcpy
 import numpy as np
 
 from ._losses cimport Loss
+from ._team cimport Team
 from scipy.linalg.cython_blas cimport (
     dgemv, sgemv, dgemm, sgemm,
 )
@@ -374,6 +375,7 @@ cdef class DenseDataset(Dataset):
         self.n_chunks = _power_of_two_at_most(
             max(1, min(MAX_CHUNKS, max_batch * d // CHUNK_SIZE)))
         self.n_threads = max(1, min(n_threads, self.n_chunks))
+        self.team = Team(self.n_threads)
         self.block_rows = _power_of_two_at_most(
             max(1, min(MAX_BLOCK_ROWS, BLOCK_BYTES // max(1, d * itemsize))))
         cdef Py_ssize_t R = self.block_rows
@@ -417,52 +419,36 @@ cdef class DenseDataset(Dataset):
                     Py_ssize_t ny, const double* W, const double* A,
                     const double* bias, const double* bias_avg, double* G,
                     double* values) noexcept nogil:
-        """``_run`` in the dtype of X (float32: on float32 copies of W
-        and A)."""
-        cdef Py_ssize_t j, dK = self.n_features * self.n_outputs
-        if not self.is_float32:
-            self._run(&self.X64[0, 0], rows, start, B, W, A, bias, bias_avg,
-                      loss, Y, s, ny, G, values)
-            return
-        for j in range(dK):
-            self.W32[j] = <float>W[j]
-            if A != NULL:
-                self.W32[dK + j] = <float>A[j]
-        self._run(&self.X32[0, 0], rows, start, B, &self.W32[0],
-                  &self.W32[dK] if A != NULL else NULL, bias, bias_avg, loss,
-                  Y, s, ny, G, values)
-
-    cdef void _run(self, const floating* X, const Py_ssize_t* rows,
-                   Py_ssize_t start, Py_ssize_t B, const floating* W,
-                   const floating* A, const double* bias,
-                   const double* bias_avg, Loss loss, const double* Y,
-                   const double* s, Py_ssize_t ny, double* G,
-                   double* values) noexcept nogil:
-        """The chunks of the batch on the threads (``_chunk_pass``), then
-        their loss sums (values[0], and values[1] with A) and, with G,
-        their gradients summed in chunk order."""
-        cdef Py_ssize_t c, j, k, lo, n_c, d = self.n_features
-        cdef Py_ssize_t K = self.n_outputs, dK = d * K, R = self.block_rows
-        cdef Py_ssize_t chunk = (B + self.n_chunks - 1) // self.n_chunks
-        cdef const floating* Gc
-        cdef const double* vals
+        """The chunks of the batch on the team's threads (``_chunk``: float32
+        X on float32 copies of W and A), then their loss sums (values[0],
+        and values[1] with A) and, with G, their gradients summed in chunk
+        order."""
+        cdef Py_ssize_t c, j, k, dK = self.n_features * self.n_outputs
+        cdef Py_ssize_t K = self.n_outputs, size = self.chunk_bytes
         cdef unsigned char* work = &self.work[self.work_start]
-        cdef unsigned char* w
-        cdef Py_ssize_t size = self.chunk_bytes
-        # Each thread takes consecutive chunks and prefetches across them
-        # (and into the next thread's first rows, which costs little).
-        for c in prange(self.n_chunks, num_threads=self.n_threads,
-                        schedule="static"):
-            lo = min(c * chunk, B)
-            n_c = min(chunk, B - lo)
-            w = work + c * size
-            _chunk_pass(X, d, rows + lo if rows != NULL else NULL, start + lo,
-                        n_c, B - lo, R, K, W, A, bias, bias_avg, loss,
-                        Y, s, ny,
-                        <floating*>(w + self.at[2]) if G != NULL else NULL,
-                        <floating*>(w + self.at[3]), <float*>(w + self.at[1]),
-                        <double*>(w + self.at[0]), <double*>(w + self.at[4]),
-                        <double*>w)
+        cdef const double* vals
+        cdef DenseJob* job = &self.job
+        job.rows = rows
+        job.start = start
+        job.B = B
+        job.chunk = (B + self.n_chunks - 1) // self.n_chunks
+        job.Y = Y
+        job.s = s
+        job.ny = ny
+        job.bias = bias
+        job.bias_avg = bias_avg
+        job.loss = <void*>loss
+        job.gradient = G != NULL
+        job.W = W
+        job.A = A
+        if self.is_float32:
+            for j in range(dK):
+                self.W32[j] = <float>W[j]
+                if A != NULL:
+                    self.W32[dK + j] = <float>A[j]
+            job.W = &self.W32[0]
+            job.A = &self.W32[dK] if A != NULL else NULL
+        self.team.run(_dense_chunk, <void*>self, self.n_chunks)
         values[0] = 0.0
         if A != NULL:
             values[1] = 0.0
@@ -476,12 +462,51 @@ cdef class DenseDataset(Dataset):
         for j in range(dK + K):
             G[j] = 0.0
         for c in range(self.n_chunks):
-            Gc = <floating*>(work + c * size + self.at[2])
             vals = <double*>(work + c * size)
-            for j in range(dK):
-                G[j] += Gc[j]
+            if self.is_float32:
+                _add_to(<float*>(work + c * size + self.at[2]), G, dK)
+            else:
+                _add_to(<double*>(work + c * size + self.at[2]), G, dK)
             for k in range(K):
                 G[dK + k] += vals[2 + k]
+
+    cdef void _chunk_at(self, Py_ssize_t c) noexcept nogil:
+        if self.is_float32:
+            self._chunk(&self.X32[0, 0], c)
+        else:
+            self._chunk(&self.X64[0, 0], c)
+
+    cdef void _chunk(self, const floating* X, Py_ssize_t c) noexcept nogil:
+        """Chunk c of the pass in ``job`` (``_chunk_pass``). Each thread
+        takes consecutive chunks and prefetches across them (and into the
+        next thread's first rows, which costs little)."""
+        cdef DenseJob* job = &self.job
+        cdef Py_ssize_t lo = min(c * job.chunk, job.B)
+        cdef Py_ssize_t n_c = min(job.chunk, job.B - lo)
+        cdef unsigned char* w = &self.work[self.work_start] \
+            + c * self.chunk_bytes
+        _chunk_pass(X, self.n_features,
+                    job.rows + lo if job.rows != NULL else NULL,
+                    job.start + lo, n_c, job.B - lo, self.block_rows,
+                    self.n_outputs, <const floating*>job.W,
+                    <const floating*>job.A, job.bias, job.bias_avg,
+                    <Loss>job.loss, job.Y, job.s, job.ny,
+                    <floating*>(w + self.at[2]) if job.gradient else NULL,
+                    <floating*>(w + self.at[3]), <float*>(w + self.at[1]),
+                    <double*>(w + self.at[0]), <double*>(w + self.at[4]),
+                    <double*>w)
+
+
+cdef void _dense_chunk(void* dataset, Py_ssize_t c) noexcept nogil:
+    """A team's part: chunk c of a dense pass."""
+    (<DenseDataset>dataset)._chunk_at(c)
+
+
+cdef inline void _add_to(const floating* x, double* y,
+                         Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] += x[j]
 
 
 def row_kernels(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
@@ -655,6 +680,7 @@ cdef class CSRDataset(Dataset):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
         self.n_threads = max(1, n_threads)
+        self.team = Team(1)
         self.is_float32 = X.data.dtype == np.float32
         data, indices = X.data, X.indices
         if data.shape[0] == 0:

@@ -338,186 +338,191 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef str status = "max_iter"
     cdef bint diverged = False, grad_converged = False, averaged
 
-    for e in range(max_epochs):
-        epoch = epoch_start + e
-        with nogil:
-            if use_rows:
-                next_epoch_order(&rows[0], n, shuffle_run, &run_starts[0],
-                                 &rng)
-            obj_epoch = 0.0
-            s_epoch = 0.0
-            for start_batch in range(n_batches):
-                start = start_batch * B
-                b = min(B, n - start)
-                if start_batch % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1:
-                    # Raises KeyboardInterrupt on Ctrl-C; theta is the
-                    # caller's copy, which it then drops.
-                    with gil:
-                        PyErr_CheckSignals()
-                batch_rows = &rows[start] if use_rows else NULL
-                if gather:
-                    for i in range(b):
-                        if i + PREFETCH_TARGETS < b:
-                            # Random reads of y and s: keep many in flight.
-                            r = batch_rows[i + PREFETCH_TARGETS]
-                            if gather_weights:
-                                prefetch(&sample_weight[r])
-                            prefetch(&Y[r, 0])
-                        r = batch_rows[i]
-                        if gather_weights:
-                            sbuf[i] = sample_weight[r]
-                        for k in range(ny):
-                            ybuf[i * ny + k] = Y[r, k]
-                    Yb = ybuf
-                    sb = sbuf
-                elif data.blockwise:
-                    Yb = &Y[0, 0]
-                    sb = &sample_weight[0]
-                else:
-                    Yb = &Y[start, 0]
-                    sb = &sample_weight[start]
-                if unit_weights:
-                    sb = NULL
-                    s_batch = b
-                else:
-                    s_batch = 0.0
-                    for i in range(b):
-                        if data.blockwise:
-                            s_batch += sb[batch_rows[i] if use_rows
-                                          else start + i]
-                        else:
-                            s_batch += sb[i]
-                if s_batch == 0.0:
-                    continue
-
-                averaged = averaging and t > average_start
-                if lazy:
-                    lz.forward(optimizer, batch_rows, start, b, t, averaged,
-                               Z, Zavg)
-                    sq_w = lz.sq_w
-                    sq_avg = lz.sq_avg
-                elif scaled:
-                    sc.forward(batch_rows, start, b, W, t, Z, Zavg)
-                    sq_w = sc.sq_w
-                    sq_avg = sc.sq_avg
-                else:
-                    # Forward, loss and backward in one read of the batch.
-                    sq_w = _sq_norm(W, dK)
-                    sq_avg = _sq_norm(avg, dK) if averaged else 0.0
-                    data.loss_gradient(
-                        loss, batch_rows, start, b, Yb, sb, ny, W,
-                        avg if averaged else NULL,
-                        W + dK if fit_intercept else NULL,
-                        avg + dK if averaged and fit_intercept else NULL,
-                        Z, Zavg, D, G, sums)
-                if lazy or scaled:
-                    sums[0] = _objective_at(loss, Z, W, dK, fit_intercept, b,
-                                            Yb, sb, ny, s_batch, 0.0, 0.0, D)
-                    if averaged:
-                        # The objective is monitored at the coefficients
-                        # that predict, the average.
-                        sums[1] = _objective_at(loss, Zavg, avg, dK,
-                                                fit_intercept, b, Yb, sb, ny,
-                                                s_batch, 0.0, 0.0, NULL)
-                lsum = sums[0] + 0.5 * alpha * s_batch * sq_w
-                lavg = sums[1] + 0.5 * alpha * s_batch * sq_avg
-                if first_objective < 0.0:
-                    first_objective = lsum / s_batch
-                # Divergence: a non-finite objective, or one grown a million
-                # times past where this run started.
-                if not isfinite(lsum) or lsum > DIVERGED * (
-                        first_objective + 1.0) * s_batch:
-                    diverged = True
-                    break
-                obj_epoch += lavg if averaged else lsum
-                s_epoch += s_batch
-
-                if lazy or scaled:
-                    for i in range(b * K):
-                        D[i] /= s_batch
-                    # (the step reads D: the columns' gradients are not
-                    # formed here)
-                    for k in range(K):
-                        G[dK + k] = 0.0
+    # The batches' threads, kept for the fit (they sleep between epochs).
+    data.team.start()
+    try:
+        for e in range(max_epochs):
+            epoch = epoch_start + e
+            with nogil:
+                if use_rows:
+                    next_epoch_order(&rows[0], n, shuffle_run, &run_starts[0],
+                                     &rng)
+                obj_epoch = 0.0
+                s_epoch = 0.0
+                for start_batch in range(n_batches):
+                    start = start_batch * B
+                    b = min(B, n - start)
+                    if start_batch % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1:
+                        # Raises KeyboardInterrupt on Ctrl-C; theta is the
+                        # caller's copy, which it then drops.
+                        with gil:
+                            PyErr_CheckSignals()
+                    batch_rows = &rows[start] if use_rows else NULL
+                    if gather:
                         for i in range(b):
-                            G[dK + k] += D[i * K + k]
-                else:
-                    # (a product, not a division per coordinate: these
-                    # loops run between the batches' parallel regions)
-                    inv_s = 1.0 / s_batch
-                    for j in range(dK):
-                        G[j] = G[j] * inv_s + alpha * W[j]
-                    for k in range(K):
-                        G[dK + k] *= inv_s
-                if fit_intercept:
-                    for k in range(K):
-                        G[dK + k] *= intercept_scale
+                            if i + PREFETCH_TARGETS < b:
+                                # Random reads of y and s: keep many in flight.
+                                r = batch_rows[i + PREFETCH_TARGETS]
+                                if gather_weights:
+                                    prefetch(&sample_weight[r])
+                                prefetch(&Y[r, 0])
+                            r = batch_rows[i]
+                            if gather_weights:
+                                sbuf[i] = sample_weight[r]
+                            for k in range(ny):
+                                ybuf[i * ny + k] = Y[r, k]
+                        Yb = ybuf
+                        sb = sbuf
+                    elif data.blockwise:
+                        Yb = &Y[0, 0]
+                        sb = &sample_weight[0]
+                    else:
+                        Yb = &Y[start, 0]
+                        sb = &sample_weight[start]
+                    if unit_weights:
+                        sb = NULL
+                        s_batch = b
+                    else:
+                        s_batch = 0.0
+                        for i in range(b):
+                            if data.blockwise:
+                                s_batch += sb[batch_rows[i] if use_rows
+                                              else start + i]
+                            else:
+                                s_batch += sb[i]
+                    if s_batch == 0.0:
+                        continue
 
-                if full_batch and monitor_tol and (
-                        _projected_gradient_max(W, G, trial, dK, P, radius)
-                        if constrained else _max_abs(G, P)) <= tol:
-                    grad_converged = True
-                    break
-                t += 1.0
-                eta = schedule.eta(t, epoch)
-                if schedule.line_search:
-                    eta = _armijo_step(data, loss, W, G, trial, P, dK,
-                                       fit_intercept, intercept_scale,
-                                       batch_rows, start, b, Yb, sb, ny,
-                                       s_batch, alpha, lsum / s_batch, eta, Z,
-                                       radius)
-                    schedule.accept(eta)
-                elif lazy:
-                    lz.step(optimizer, batch_rows, start, b, D, W, G, avg, eta,
-                            t)
-                    continue
+                    averaged = averaging and t > average_start
+                    if lazy:
+                        lz.forward(optimizer, batch_rows, start, b, t, averaged,
+                                   Z, Zavg)
+                        sq_w = lz.sq_w
+                        sq_avg = lz.sq_avg
+                    elif scaled:
+                        sc.forward(batch_rows, start, b, W, t, Z, Zavg)
+                        sq_w = sc.sq_w
+                        sq_avg = sc.sq_avg
+                    else:
+                        # Forward, loss and backward in one read of the batch.
+                        sq_w = _sq_norm(W, dK)
+                        sq_avg = _sq_norm(avg, dK) if averaged else 0.0
+                        data.loss_gradient(
+                            loss, batch_rows, start, b, Yb, sb, ny, W,
+                            avg if averaged else NULL,
+                            W + dK if fit_intercept else NULL,
+                            avg + dK if averaged and fit_intercept else NULL,
+                            Z, Zavg, D, G, sums)
+                    if lazy or scaled:
+                        sums[0] = _objective_at(loss, Z, W, dK, fit_intercept, b,
+                                                Yb, sb, ny, s_batch, 0.0, 0.0, D)
+                        if averaged:
+                            # The objective is monitored at the coefficients
+                            # that predict, the average.
+                            sums[1] = _objective_at(loss, Zavg, avg, dK,
+                                                    fit_intercept, b, Yb, sb, ny,
+                                                    s_batch, 0.0, 0.0, NULL)
+                    lsum = sums[0] + 0.5 * alpha * s_batch * sq_w
+                    lavg = sums[1] + 0.5 * alpha * s_batch * sq_avg
+                    if first_objective < 0.0:
+                        first_objective = lsum / s_batch
+                    # Divergence: a non-finite objective, or one grown a million
+                    # times past where this run started.
+                    if not isfinite(lsum) or lsum > DIVERGED * (
+                            first_objective + 1.0) * s_batch:
+                        diverged = True
+                        break
+                    obj_epoch += lavg if averaged else lsum
+                    s_epoch += s_batch
+
+                    if lazy or scaled:
+                        for i in range(b * K):
+                            D[i] /= s_batch
+                        # (the step reads D: the columns' gradients are not
+                        # formed here)
+                        for k in range(K):
+                            G[dK + k] = 0.0
+                            for i in range(b):
+                                G[dK + k] += D[i * K + k]
+                    else:
+                        # (a product, not a division per coordinate: these
+                        # loops run between the batches' parallel regions)
+                        inv_s = 1.0 / s_batch
+                        for j in range(dK):
+                            G[j] = G[j] * inv_s + alpha * W[j]
+                        for k in range(K):
+                            G[dK + k] *= inv_s
+                    if fit_intercept:
+                        for k in range(K):
+                            G[dK + k] *= intercept_scale
+
+                    if full_batch and monitor_tol and (
+                            _projected_gradient_max(W, G, trial, dK, P, radius)
+                            if constrained else _max_abs(G, P)) <= tol:
+                        grad_converged = True
+                        break
+                    t += 1.0
+                    eta = schedule.eta(t, epoch)
+                    if schedule.line_search:
+                        eta = _armijo_step(data, loss, W, G, trial, P, dK,
+                                           fit_intercept, intercept_scale,
+                                           batch_rows, start, b, Yb, sb, ny,
+                                           s_batch, alpha, lsum / s_batch, eta, Z,
+                                           radius)
+                        schedule.accept(eta)
+                    elif lazy:
+                        lz.step(optimizer, batch_rows, start, b, D, W, G, avg, eta,
+                                t)
+                        continue
+                    elif scaled:
+                        sc.step(batch_rows, start, b, W, D, G, avg, eta, t)
+                        continue
+                    else:
+                        optimizer.step(W, G, NULL, P, eta, t)
+                        if constrained:
+                            optimizer.project(W, dK, radius, t, metric_work)
+                    if averaging and t > average_start:
+                        inv_n = 1.0 / (t - average_start)
+                        for j in range(P):
+                            theta_avg[j] += (W[j] - theta_avg[j]) * inv_n
+                if lazy:
+                    lz.flush(optimizer, W, avg, t)
                 elif scaled:
-                    sc.step(batch_rows, start, b, W, D, G, avg, eta, t)
-                    continue
-                else:
-                    optimizer.step(W, G, NULL, P, eta, t)
-                    if constrained:
-                        optimizer.project(W, dK, radius, t, metric_work)
-                if averaging and t > average_start:
-                    inv_n = 1.0 / (t - average_start)
-                    for j in range(P):
-                        theta_avg[j] += (W[j] - theta_avg[j]) * inv_n
-            if lazy:
-                lz.flush(optimizer, W, avg, t)
-            elif scaled:
-                sc.flush(W, avg, t)
-            if not diverged and not _all_finite(W, dK + K):
-                diverged = True
-        if diverged:
-            status = "diverged"
-            break
-        PyErr_CheckSignals()
-        n_done += 1
-        curve[e] = obj_epoch / s_epoch
-        if grad_converged:
-            status = "converged"
-            break
-        monitored = curve[e]
-        if epoch_hook is not None:
-            answer = epoch_hook(epoch, curve[e], eta, t)
-            if answer is True:
-                status = "stopped"
+                    sc.flush(W, avg, t)
+                if not diverged and not _all_finite(W, dK + K):
+                    diverged = True
+            if diverged:
+                status = "diverged"
                 break
-            if answer is not None and answer is not False:
-                monitored = float(answer)
-        if monitor_tol:
-            if monitored > best - tol:
-                no_improve += 1
-            else:
-                no_improve = 0
-            if monitored < best:
-                best = monitored
-            if no_improve >= n_iter_no_change:
-                if schedule.on_plateau():
-                    no_improve = 0
-                else:
-                    status = "converged"
+            PyErr_CheckSignals()
+            n_done += 1
+            curve[e] = obj_epoch / s_epoch
+            if grad_converged:
+                status = "converged"
+                break
+            monitored = curve[e]
+            if epoch_hook is not None:
+                answer = epoch_hook(epoch, curve[e], eta, t)
+                if answer is True:
+                    status = "stopped"
                     break
+                if answer is not None and answer is not False:
+                    monitored = float(answer)
+            if monitor_tol:
+                if monitored > best - tol:
+                    no_improve += 1
+                else:
+                    no_improve = 0
+                if monitored < best:
+                    best = monitored
+                if no_improve >= n_iter_no_change:
+                    if schedule.on_plateau():
+                        no_improve = 0
+                    else:
+                        status = "converged"
+                        break
+    finally:
+        data.team.stop()
     return {
         "status": status,
         "n_epochs": n_done,

@@ -1,0 +1,11 @@
+ctypedef void (*part_fn)(void* ctx, Py_ssize_t part) noexcept nogil
+
+
+cdef class Team:
+    cdef readonly int n_threads
+    cdef void* threads  # the running team (skgd_team*), NULL when stopped
+
+    cdef void start(self) noexcept nogil
+    cdef void stop(self) noexcept nogil
+    cdef void run(self, part_fn fn, void* ctx,
+                  Py_ssize_t n_parts) noexcept nogil
