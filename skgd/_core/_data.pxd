@@ -32,7 +32,7 @@ threads.
 from cython cimport floating
 
 from ._losses cimport Loss
-from ._team cimport Team
+from ._team cimport Team, part_fn
 
 
 cdef extern from *:
@@ -200,6 +200,17 @@ cdef class DenseDataset(Dataset):
     cdef void _chunk(self, const floating* X, Py_ssize_t c) noexcept nogil
 
 
+cdef struct CSRCall:
+    # The arguments of a CSR product's column parts: forward_pair's (W1,
+    # W2 at ``stride``, into Z1, Z2) or backward's (D in W1, G in Z1).
+    const Py_ssize_t* rows
+    Py_ssize_t start, B, stride
+    const double* W1
+    const double* W2
+    double* Z1
+    double* Z2
+
+
 cdef class CSRDataset(Dataset):
     cdef const double[::1] data64
     cdef const float[::1] data32
@@ -227,6 +238,9 @@ cdef class CSRDataset(Dataset):
                            const int** ends) noexcept nogil
     cdef bint _parallel(self, Py_ssize_t B,
                         Py_ssize_t n_parts) noexcept nogil
+    cdef void run_parts(self, part_fn fn, void* ctx, Py_ssize_t B,
+                        Py_ssize_t n_parts) noexcept nogil
+    cdef CSRCall call  # the product in progress
     cdef void _forward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* W1,
                             const double* W2, Py_ssize_t stride, double* Z1,

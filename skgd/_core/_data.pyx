@@ -680,7 +680,7 @@ cdef class CSRDataset(Dataset):
         self.n_samples, self.n_features = X.shape
         self.n_outputs = n_outputs
         self.n_threads = max(1, n_threads)
-        self.team = Team(1)
+        self.team = Team(min(self.n_threads, 2))  # (two column parts)
         self.is_float32 = X.data.dtype == np.float32
         data, indices = X.data, X.indices
         if data.shape[0] == 0:
@@ -769,6 +769,17 @@ cdef class CSRDataset(Dataset):
         return n_parts == 2 and self.n_threads > 1 and \
             B * self.values_per_row >= PARALLEL_BATCH_VALUES
 
+    cdef void run_parts(self, part_fn fn, void* ctx, Py_ssize_t B,
+                        Py_ssize_t n_parts) noexcept nogil:
+        """``fn(ctx, q)`` for the n_parts column parts q of a batch of B
+        rows: on the team's two threads if ``_parallel``, else in turn."""
+        cdef Py_ssize_t q
+        if self._parallel(B, n_parts):
+            self.team.run(fn, ctx, 2)
+        else:
+            for q in range(n_parts):
+                fn(ctx, q)
+
     cdef void _forward_part(self, Py_ssize_t q, const Py_ssize_t* rows,
                             Py_ssize_t start, Py_ssize_t B, const double* W1,
                             const double* W2, Py_ssize_t stride, double* Z1,
@@ -799,13 +810,9 @@ cdef class CSRDataset(Dataset):
                            Py_ssize_t B, const double* W1, const double* W2,
                            Py_ssize_t stride, double* Z1,
                            double* Z2) noexcept nogil:
-        cdef Py_ssize_t q, i, BK = B * self.n_outputs
-        if self._parallel(B, self.n_parts):
-            for q in prange(2, num_threads=2, schedule="static"):
-                self._forward_part(q, rows, start, B, W1, W2, stride, Z1, Z2)
-        else:
-            for q in range(self.n_parts):
-                self._forward_part(q, rows, start, B, W1, W2, stride, Z1, Z2)
+        cdef Py_ssize_t i, BK = B * self.n_outputs
+        self.call = CSRCall(rows, start, B, stride, W1, W2, Z1, Z2)
+        self.run_parts(_csr_forward_part, <void*>self, B, self.n_parts)
         if self.n_parts == 2:
             for i in range(BK):
                 Z1[i] += self.scratch[i]
@@ -828,10 +835,18 @@ cdef class CSRDataset(Dataset):
     cdef void backward(self, const Py_ssize_t* rows, Py_ssize_t start,
                        Py_ssize_t B, const double* D, double* G) noexcept nogil:
         # The parts write disjoint columns of G.
-        cdef Py_ssize_t q
-        if self._parallel(B, self.n_parts):
-            for q in prange(2, num_threads=2, schedule="static"):
-                self._backward_part(q, rows, start, B, D, G)
-        else:
-            for q in range(self.n_parts):
-                self._backward_part(q, rows, start, B, D, G)
+        self.call = CSRCall(rows, start, B, 0, D, NULL, G, NULL)
+        self.run_parts(_csr_backward_part, <void*>self, B, self.n_parts)
+
+
+cdef void _csr_forward_part(void* dataset, Py_ssize_t q) noexcept nogil:
+    """A team's part: column part q of ``forward_pair``."""
+    cdef CSRCall* c = &(<CSRDataset>dataset).call
+    (<CSRDataset>dataset)._forward_part(q, c.rows, c.start, c.B, c.W1, c.W2,
+                                        c.stride, c.Z1, c.Z2)
+
+
+cdef void _csr_backward_part(void* dataset, Py_ssize_t q) noexcept nogil:
+    """A team's part: column part q of ``backward``."""
+    cdef CSRCall* c = &(<CSRDataset>dataset).call
+    (<CSRDataset>dataset)._backward_part(q, c.rows, c.start, c.B, c.W1, c.Z1)

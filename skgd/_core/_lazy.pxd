@@ -2,6 +2,18 @@ from ._data cimport CSRDataset
 from ._optimizers cimport Optimizer
 
 
+cdef struct LazyCall:
+    # The arguments of forward's or step's column parts (``opt`` the
+    # Optimizer, borrowed; Z1, Z2 forward's products, D step's input).
+    void* opt
+    const Py_ssize_t* rows
+    Py_ssize_t start, B
+    double t, eta
+    double* Z1
+    double* Z2
+    const double* D
+
+
 cdef class LazyL2:
     cdef CSRDataset data
     cdef Py_ssize_t d, K, dK, P
@@ -34,6 +46,7 @@ cdef class LazyL2:
     cdef double[::1] catch_values
     cdef Py_ssize_t[::1] catch_at
     cdef readonly double sq_w, sq_avg
+    cdef LazyCall call  # the forward or step in progress
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
 
     cdef inline double* _scratch(self, Py_ssize_t q,

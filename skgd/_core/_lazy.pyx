@@ -54,7 +54,6 @@ this costs O(d K) per update.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN, exp, log1p
 import numpy as np
 
@@ -517,12 +516,8 @@ cdef class LazyL2:
         cdef Py_ssize_t q, i, BK = B * self.K
         cdef double* Z2 = Zavg if averaged else NULL
         self._prepare(opt, t)
-        if self.data._parallel(B, self.n_parts):
-            for q in prange(2, num_threads=2, schedule="static"):
-                self._forward_part(opt, q, rows, start, B, t, Z, Z2)
-        else:
-            for q in range(self.n_parts):
-                self._forward_part(opt, q, rows, start, B, t, Z, Z2)
+        self.call = LazyCall(<void*>opt, rows, start, B, t, 0.0, Z, Z2, NULL)
+        self.data.run_parts(_lazy_forward_part, <void*>self, B, self.n_parts)
         self.sq_batch = 0.0
         for q in range(self.n_parts):
             self.sq_w += self.partial[PART * q]
@@ -632,12 +627,10 @@ cdef class LazyL2:
         else:
             self.log_a += log1p(-x)
             self.sq_w -= self.sq_batch
-            if self.data._parallel(B, self.n_parts):
-                for q in prange(2, num_threads=2, schedule="static"):
-                    self._step_part(opt, q, rows, start, B, D, eta, t)
-            else:
-                for q in range(self.n_parts):
-                    self._step_part(opt, q, rows, start, B, D, eta, t)
+            self.call = LazyCall(<void*>opt, rows, start, B, t, eta, NULL,
+                                 NULL, D)
+            self.data.run_parts(_lazy_step_part, <void*>self, B,
+                                self.n_parts)
             for q in range(self.n_parts):
                 self.sq_w += self.partial[PART * q]
                 self.sq_avg += self.partial[PART * q + 1]
@@ -696,3 +689,17 @@ cdef class LazyL2:
         if n > 0.0:
             for i in range(self.dK, self.P):
                 avg[i] = self.sum_b[i - self.dK] / n
+
+
+cdef void _lazy_forward_part(void* engine, Py_ssize_t q) noexcept nogil:
+    """A team's part: column part q of ``LazyL2.forward``."""
+    cdef LazyCall* c = &(<LazyL2>engine).call
+    (<LazyL2>engine)._forward_part(<Optimizer>c.opt, q, c.rows, c.start, c.B,
+                                   c.t, c.Z1, c.Z2)
+
+
+cdef void _lazy_step_part(void* engine, Py_ssize_t q) noexcept nogil:
+    """A team's part: column part q of ``LazyL2.step``."""
+    cdef LazyCall* c = &(<LazyL2>engine).call
+    (<LazyL2>engine)._step_part(<Optimizer>c.opt, q, c.rows, c.start, c.B,
+                                c.D, c.eta, c.t)

@@ -1,6 +1,16 @@
 from ._data cimport CSRDataset
 
 
+cdef struct ScaledCall:
+    # The arguments of step's column parts.
+    const Py_ssize_t* rows
+    Py_ssize_t start, B
+    const double* D
+    double step
+    double* v
+    bint averaged
+
+
 cdef class ScaledSGD:
     cdef CSRDataset data
     cdef Py_ssize_t d, dK, P, K, stride
@@ -11,6 +21,7 @@ cdef class ScaledSGD:
     cdef double[::1] vu
     cdef double[::1] sums
     cdef readonly double sq_w, sq_avg
+    cdef ScaledCall call  # the step in progress
 
     cdef double _n_avg(self, double t) noexcept nogil
     cdef double* _v(self, double* W) noexcept nogil

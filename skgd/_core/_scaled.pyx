@@ -27,7 +27,6 @@ enough to cost precision) and restarts with a = 1.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.math cimport INFINITY, sqrt
 import numpy as np
 
@@ -233,14 +232,10 @@ cdef class ScaledSGD:
             a_t = self.a * (1.0 - x)
             # The column parts of the dataset's products (on two threads
             # for large batches), their sums added in part order.
-            if self.data._parallel(B, self.data.n_parts):
-                for q in prange(2, num_threads=2, schedule="static"):
-                    self._apply_part(q, rows, start, B, D, -eta / a_t, v,
-                                     averaged)
-            else:
-                for q in range(self.data.n_parts):
-                    self._apply_part(q, rows, start, B, D, -eta / a_t, v,
-                                     averaged)
+            self.call = ScaledCall(rows, start, B, D, -eta / a_t, v,
+                                   averaged)
+            self.data.run_parts(_scaled_apply_part, <void*>self, B,
+                                self.data.n_parts)
             for q in range(self.data.n_parts):
                 self.vv += self.sums[PART * q]
                 self.sv += self.sums[PART * q + 1]
@@ -276,3 +271,10 @@ cdef class ScaledSGD:
                     avg[i] = (self.cum_a * v[c] - v[c + self.K]) / n
                 W[i] = self.a * v[c]
         self.start(W, avg, t)
+
+
+cdef void _scaled_apply_part(void* engine, Py_ssize_t q) noexcept nogil:
+    """A team's part: column part q of ``ScaledSGD.step``."""
+    cdef ScaledCall* c = &(<ScaledSGD>engine).call
+    (<ScaledSGD>engine)._apply_part(q, c.rows, c.start, c.B, c.D, c.step, c.v,
+                                    c.averaged)
