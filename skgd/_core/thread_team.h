@@ -6,13 +6,15 @@
 
    skgd_team_run(team, fn, ctx, n) calls fn(ctx, p) for p = 0 .. n - 1,
    thread i taking a contiguous range of parts (OpenMP's static schedule),
-   the caller's thread the first, and returns when all are done. A worker
-   that has spun SKGD_TEAM_SPINS times without work sleeps on a condition
-   variable until the next run (between epochs, while Python runs); the
-   caller, waiting for the workers' parts, spins and then yields its core
-   (another process may need it to run the thread it waits for). POSIX
-   threads; elsewhere skgd_team_start returns NULL and the caller runs the
-   parts itself. */
+   the caller's thread the first, and returns when all are done. A thread
+   that waits (a worker for the next run, the caller for the workers'
+   parts) spins for SKGD_TEAM_SPIN_NS, then sleeps on a condition variable
+   until woken: between epochs, while Python runs, and whenever the cores
+   are shared with other busy threads, where spinning would keep the core
+   from the thread it waits for (two such fits side by side on 2 cores:
+   225 ms per epoch with a spin of ~0.15 ms before yielding, 14 ms with
+   OpenMP's regions). POSIX threads; elsewhere skgd_team_start returns
+   NULL and the caller runs the parts itself. */
 #ifndef SKGD_THREAD_TEAM_H
 #define SKGD_THREAD_TEAM_H
 
@@ -21,13 +23,14 @@
 
 typedef void (*skgd_part_fn)(void* ctx, Py_ssize_t part);
 
-/* Pauses before a waiting thread starts to yield its core. */
-#define SKGD_TEAM_SPINS (1 << 14)
+/* Time a waiting thread spins before it sleeps (a batch's serial work
+   between its parallel parts takes ~1-3 us). */
+#define SKGD_TEAM_SPIN_NS 20000
 
 #if defined(__GNUC__) && !defined(_WIN32)
 #define SKGD_HAVE_TEAM 1
 #include <pthread.h>
-#include <sched.h>
+#include <time.h>
 
 typedef struct skgd_team {
     /* Written by the caller's thread, read by the workers once they see
@@ -38,8 +41,10 @@ typedef struct skgd_team {
     int n_threads;
     int stop;
     int sleepers;  /* workers asleep or about to sleep (atomic) */
+    int caller_sleeps;  /* the caller asleep or about to sleep (atomic) */
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake;  /* a worker's: a new generation */
+    pthread_cond_t finished;  /* the caller's: the workers are done */
     long generation __attribute__((aligned(64)));
     /* Parts ranges finished by workers, over all generations. */
     long done __attribute__((aligned(64)));
@@ -58,39 +63,70 @@ static inline void skgd_pause(void)
 #endif
 }
 
-/* Wait for a generation after `seen` and return it: spin, then sleep.
-   (A sleeper counts itself before it reads the generation, and a run
-   stores the generation before it reads the count, both sequentially
-   consistent, so either the sleeper sees the new generation or the run
-   sees the sleeper and wakes it under the lock.) */
+static long skgd_now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)now.tv_sec * 1000000000L + now.tv_nsec;
+}
+
+/* Spin until *value >= target or SKGD_TEAM_SPIN_NS have passed; whether
+   it was reached. */
+static int skgd_spin_until(long* value, long target)
+{
+    long deadline = 0;
+    unsigned spins;
+    for (spins = 1;; spins++) {
+        if (__atomic_load_n(value, __ATOMIC_ACQUIRE) >= target) return 1;
+        skgd_pause();
+        if (spins % 64 == 0) {  /* (the clock costs ~20 ns: not every turn) */
+            if (deadline == 0)
+                deadline = skgd_now_ns() + SKGD_TEAM_SPIN_NS;
+            else if (skgd_now_ns() > deadline)
+                return 0;
+        }
+    }
+}
+
+/* Sleep until *value >= target. The sleeper announces itself in *flag
+   before it reads the value, and the thread that raises the value reads
+   the flag after it, both sequentially consistent: either the sleeper
+   sees the new value or the other thread sees the flag and signals `cond`
+   under the lock (skgd_team_signal). */
+static void skgd_sleep_until(skgd_team* team, long* value, long target,
+                             int* flag, pthread_cond_t* cond)
+{
+    pthread_mutex_lock(&team->lock);
+    __atomic_add_fetch(flag, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(value, __ATOMIC_SEQ_CST) < target)
+        pthread_cond_wait(cond, &team->lock);
+    __atomic_sub_fetch(flag, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&team->lock);
+}
+
+static void skgd_team_signal(skgd_team* team, int* flag, pthread_cond_t* cond)
+{
+    if (__atomic_load_n(flag, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&team->lock);
+        pthread_cond_broadcast(cond);
+        pthread_mutex_unlock(&team->lock);
+    }
+}
+
+/* Wait for generation seen + 1 and return it. */
 static long skgd_team_next(skgd_team* team, long seen)
 {
-    unsigned spins;
-    long g;
-    for (spins = 0; spins < SKGD_TEAM_SPINS; spins++) {
-        g = __atomic_load_n(&team->generation, __ATOMIC_ACQUIRE);
-        if (g != seen) return g;
-        skgd_pause();
-    }
-    pthread_mutex_lock(&team->lock);
-    __atomic_add_fetch(&team->sleepers, 1, __ATOMIC_SEQ_CST);
-    while ((g = __atomic_load_n(&team->generation, __ATOMIC_SEQ_CST))
-           == seen)
-        pthread_cond_wait(&team->wake, &team->lock);
-    __atomic_sub_fetch(&team->sleepers, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_unlock(&team->lock);
-    return g;
+    if (!skgd_spin_until(&team->generation, seen + 1))
+        skgd_sleep_until(team, &team->generation, seen + 1, &team->sleepers,
+                         &team->wake);
+    return seen + 1;
 }
 
 /* Start generation g: the workers that sleep are woken. */
 static void skgd_team_publish(skgd_team* team, long g)
 {
     __atomic_store_n(&team->generation, g, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&team->sleepers, __ATOMIC_SEQ_CST) > 0) {
-        pthread_mutex_lock(&team->lock);
-        pthread_cond_broadcast(&team->wake);
-        pthread_mutex_unlock(&team->lock);
-    }
+    skgd_team_signal(team, &team->sleepers, &team->wake);
 }
 
 /* Thread i's parts of n on t threads: OpenMP's static schedule. */
@@ -111,7 +147,8 @@ static void* skgd_team_worker(void* arg)
         seen = skgd_team_next(team, seen);
         if (team->stop) break;
         skgd_team_share(team, self->index);
-        __atomic_add_fetch(&team->done, 1, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&team->done, 1, __ATOMIC_SEQ_CST);
+        skgd_team_signal(team, &team->caller_sleeps, &team->finished);
     }
     free(self);
     return NULL;
@@ -126,6 +163,7 @@ static void skgd_team_stop(skgd_team* team)
     for (i = 1; i < team->n_threads; i++)
         pthread_join(team->threads[i], NULL);
     pthread_cond_destroy(&team->wake);
+    pthread_cond_destroy(&team->finished);
     pthread_mutex_destroy(&team->lock);
     free(team->threads);
     free(team);
@@ -147,6 +185,7 @@ static skgd_team* skgd_team_start(int n_threads)
     team->n_threads = 1;
     team->stop = 0;
     team->sleepers = 0;
+    team->caller_sleeps = 0;
     team->generation = 0;
     team->done = 0;
     team->threads = (pthread_t*)calloc(n_threads, sizeof(pthread_t));
@@ -156,6 +195,7 @@ static skgd_team* skgd_team_start(int n_threads)
     }
     pthread_mutex_init(&team->lock, NULL);
     pthread_cond_init(&team->wake, NULL);
+    pthread_cond_init(&team->finished, NULL);
     for (i = 1; i < n_threads; i++) {
         worker = (skgd_worker*)malloc(sizeof(skgd_worker));
         if (worker != NULL) {
@@ -176,22 +216,15 @@ static skgd_team* skgd_team_start(int n_threads)
 static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
                           Py_ssize_t n_parts)
 {
-    long g = team->generation + 1, target;
-    unsigned spins = 0;
+    long g = team->generation + 1, target = g * (team->n_threads - 1);
     team->fn = fn;
     team->ctx = ctx;
     team->n_parts = n_parts;
     skgd_team_publish(team, g);
     skgd_team_share(team, 0);
-    target = g * (team->n_threads - 1);
-    while (__atomic_load_n(&team->done, __ATOMIC_ACQUIRE) < target) {
-        if (spins < SKGD_TEAM_SPINS) {
-            spins++;
-            skgd_pause();
-        } else {
-            sched_yield();
-        }
-    }
+    if (!skgd_spin_until(&team->done, target))
+        skgd_sleep_until(team, &team->done, target, &team->caller_sleeps,
+                         &team->finished);
 }
 
 #else
