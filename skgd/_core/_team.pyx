@@ -1,6 +1,7 @@
-"""The threads of the minibatch loop: a team kept for an epoch, whose
-idle threads spin instead of sleeping (thread_team.h), so that starting
-the parts of a batch costs ~0.1 us instead of an OpenMP region's ~1 us."""
+"""The threads of the minibatch loop: a team kept for a fit, whose idle
+threads spin for a while before they sleep (thread_team.h), so that
+starting the parts of a batch costs ~0.1 us instead of an OpenMP region's
+~1 us."""
 
 from cython.parallel cimport prange
 
@@ -19,9 +20,8 @@ cdef class Team:
     """``run(fn, ctx, n)`` calls ``fn(ctx, p)`` for the parts p < n on up
     to ``n_threads`` threads, thread i taking the i-th contiguous range
     (OpenMP's static schedule). Between ``start`` and ``stop`` the threads
-    are kept waiting (spinning, so that no other work should run between
-    the parts meanwhile); otherwise, or where the team cannot be made,
-    ``run`` opens an OpenMP region.
+    are kept (spinning for 20 us after each run, then asleep); otherwise,
+    or where the team cannot be made, ``run`` opens an OpenMP region.
 
     Parameters
     ----------
