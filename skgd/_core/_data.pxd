@@ -125,8 +125,8 @@ cdef class Dataset:
     cdef readonly Py_ssize_t n_features
     cdef Py_ssize_t n_outputs
     cdef readonly int n_threads  # OpenMP threads the engine may use
-    # The threads of the batches' parallel parts (started for an epoch by
-    # the epoch loop).
+    # The threads of the batches' parallel parts (started for a fit by the
+    # epoch loop).
     cdef readonly Team team
     # loss_gradient and objective work block by block and do not use the
     # caller's B x K buffers (Z, Zavg, D).

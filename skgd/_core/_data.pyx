@@ -427,27 +427,16 @@ cdef class DenseDataset(Dataset):
         cdef Py_ssize_t K = self.n_outputs, size = self.chunk_bytes
         cdef unsigned char* work = &self.work[self.work_start]
         cdef const double* vals
-        cdef DenseJob* job = &self.job
-        job.rows = rows
-        job.start = start
-        job.B = B
-        job.chunk = (B + self.n_chunks - 1) // self.n_chunks
-        job.Y = Y
-        job.s = s
-        job.ny = ny
-        job.bias = bias
-        job.bias_avg = bias_avg
-        job.loss = <void*>loss
-        job.gradient = G != NULL
-        job.W = W
-        job.A = A
+        self.job = DenseJob(rows, start, B,
+                            (B + self.n_chunks - 1) // self.n_chunks, ny, W,
+                            A, bias, bias_avg, Y, s, <void*>loss, G != NULL)
         if self.is_float32:
             for j in range(dK):
                 self.W32[j] = <float>W[j]
                 if A != NULL:
                     self.W32[dK + j] = <float>A[j]
-            job.W = &self.W32[0]
-            job.A = &self.W32[dK] if A != NULL else NULL
+            self.job.W = &self.W32[0]
+            self.job.A = &self.W32[dK] if A != NULL else NULL
         self.team.run(_dense_chunk, <void*>self, self.n_chunks)
         values[0] = 0.0
         if A != NULL:

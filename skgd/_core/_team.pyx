@@ -4,15 +4,15 @@ starting the parts of a batch costs ~0.1 us instead of an OpenMP region's
 ~1 us."""
 
 from cython.parallel cimport prange
+import numpy as np
 
 
 cdef extern from "thread_team.h":
     ctypedef struct skgd_team:
         pass
-    ctypedef void (*skgd_part_fn)(void* ctx, Py_ssize_t part) noexcept nogil
     skgd_team* skgd_team_start(int n_threads) noexcept nogil
     void skgd_team_stop(skgd_team* team) noexcept nogil
-    void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
+    void skgd_team_run(skgd_team* team, part_fn fn, void* ctx,
                        Py_ssize_t n_parts) noexcept nogil
 
 
@@ -68,7 +68,6 @@ def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
     team (kept between runs if ``started``), each part adding one to its
     count; returns the counts and the runs after which a count was not the
     runs so far (a part not finished when ``run`` returned)."""
-    import numpy as np
     counts = np.zeros(max(n_parts, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] c = counts
     cdef Team team = Team(n_threads)

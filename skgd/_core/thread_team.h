@@ -28,7 +28,6 @@ typedef void (*skgd_part_fn)(void* ctx, Py_ssize_t part);
 #define SKGD_TEAM_SPIN_NS 20000
 
 #if defined(__GNUC__) && !defined(_WIN32)
-#define SKGD_HAVE_TEAM 1
 #include <pthread.h>
 #include <time.h>
 
@@ -46,7 +45,7 @@ typedef struct skgd_team {
     pthread_cond_t wake;  /* a worker's: a new generation */
     pthread_cond_t finished;  /* the caller's: the workers are done */
     long generation __attribute__((aligned(64)));
-    /* Parts ranges finished by workers, over all generations. */
+    /* Runs finished by workers (one per worker and generation). */
     long done __attribute__((aligned(64)));
     pthread_t* threads;
 } skgd_team;
@@ -228,7 +227,6 @@ static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
 }
 
 #else
-#define SKGD_HAVE_TEAM 0
 typedef struct skgd_team skgd_team;
 static skgd_team* skgd_team_start(int n_threads) { return NULL; }
 static void skgd_team_stop(skgd_team* team) {}
