@@ -57,10 +57,11 @@ cdef class LazyL2:
     cdef void _restart(self) noexcept nogil
     cdef void _prepare(self, Optimizer opt, double t) noexcept nogil
     cdef void _catch_up(self, Optimizer opt, const Py_ssize_t* cols,
-                        Py_ssize_t m, double t, Py_ssize_t q,
-                        double* sq) noexcept nogil
+                        Py_ssize_t m, double t, Py_ssize_t q, double* sq,
+                        bint gradients) noexcept nogil
     cdef void _apply_decays(self, Optimizer opt, Py_ssize_t n, double t,
-                            Py_ssize_t q, double* sq) noexcept nogil
+                            Py_ssize_t q, double* sq,
+                            bint gradients) noexcept nogil
     cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil
     cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
                             const Py_ssize_t* rows, Py_ssize_t start,

@@ -117,11 +117,23 @@ cdef extern from *:
             missed[i] = kg[i] == 1.0 ? ex : s == 0.0 ? kg[i] : sum;
         }
     }
+
+    /* The decays alone (no average to catch up): decay = e^{p dl} - 1. */
+    static SKGD_VECTORISED void skgd_decays(
+        const double* p, const double* dl, Py_ssize_t n, double* decay)
+    {
+        Py_ssize_t i;
+        #pragma omp simd
+        for (i = 0; i < n; i++)
+            decay[i] = skgd_expm1(p[i] * dl[i]);
+    }
     """
     double _expm1 "skgd_expm1" (double x) noexcept nogil
     void missed_decays "skgd_missed_decays" (
         const double* p, const double* dl, const double* kg, Py_ssize_t n,
         double* decay, double* missed) noexcept nogil
+    void decays "skgd_decays" (const double* p, const double* dl,
+                               Py_ssize_t n, double* decay) noexcept nogil
 
 
 cdef double _partly_missed(double y, double k_gap, double k_avg) noexcept nogil:
@@ -370,17 +382,19 @@ cdef class LazyL2:
         opt.prepare(t)
 
     cdef void _catch_up(self, Optimizer opt, const Py_ssize_t* cols,
-                        Py_ssize_t m, double t, Py_ssize_t q,
-                        double* sq) noexcept nogil:
+                        Py_ssize_t m, double t, Py_ssize_t q, double* sq,
+                        bint gradients) noexcept nogil:
         """Apply the decay columns cols[:m] (0 .. m - 1 when cols is NULL)
         missed since they were last brought up to date (after
         ``_prepare(opt, t)``); adds the changes of ||W||^2 and ||avg||^2 to
-        sq[0] and sq[1]. Block by block (in part q's scratch): a first loop
-        lists the coordinates, their exponents and gaps, then the rule's
-        rates of decay and the decays are taken in loops over the block,
-        a last loop applies them. The coordinates' computations (a sqrt,
-        divisions, exps) are independent: they overlap instead of waiting
-        one for another."""
+        sq[0] and sq[1]; with ``gradients``, also sets the columns'
+        gradients to alpha W and adds their ||W||^2 to sq[2] (forward's
+        one pass over the batch's columns). Block by block (in part q's
+        scratch): a first loop lists the coordinates, their exponents and
+        gaps, then the rule's rates of decay and the decays are taken in
+        loops over the block, a last loop applies them. The coordinates'
+        computations (a sqrt, divisions, exps) are independent: they
+        overlap instead of waiting one for another."""
         cdef Py_ssize_t c, j, k, n = 0, K = self.K
         cdef double* dl = self._scratch(q, CATCH_LOG_DECAY)
         cdef double* kg = self._scratch(q, CATCH_GAP)
@@ -389,6 +403,7 @@ cdef class LazyL2:
         cdef Py_ssize_t* at = &self.catch_at[q * self.catch_block]
         cdef Py_ssize_t field = opt.lazy_field * K
         cdef double n_t = self._n_avg(t), n_last
+        cdef double sq_w = 0.0, d_sq_w = sq[0]
         cdef double* r
         for c in range(m):
             if cols != NULL and c + CATCH_UP_PREFETCH < m:
@@ -396,7 +411,7 @@ cdef class LazyL2:
             j = cols[c] if cols != NULL else c
             r = self.rec + j * self.R
             if n + K > self.catch_block - 3:
-                self._apply_decays(opt, n, t, q, sq)
+                self._apply_decays(opt, n, t, q, sq, gradients)
                 n = 0
             # A column stamped t (in the last batch, or just restarted) is
             # up to date: its entries are written but not counted (a branch
@@ -409,16 +424,23 @@ cdef class LazyL2:
                 k_avg[n + k] = n_t - n_last
                 if field > 0:
                     state[n + k] = r[field + k]
+                if gradients:
+                    r[self.off_g + k] = self.alpha * r[k]
+                    sq_w += r[k] * r[k]
             n += K * (r[self.off_stamp + 1] != t)
             r[self.off_stamp] = self.log_a
             r[self.off_stamp + 1] = t
         if n > 0:
-            self._apply_decays(opt, n, t, q, sq)
+            self._apply_decays(opt, n, t, q, sq, gradients)
+        if gradients:  # their norm before the decays, plus its change
+            sq[2] += sq_w + (sq[0] - d_sq_w)
 
     cdef void _apply_decays(self, Optimizer opt, Py_ssize_t n, double t,
-                            Py_ssize_t q, double* sq) noexcept nogil:
+                            Py_ssize_t q, double* sq,
+                            bint gradients) noexcept nogil:
         """The decays of the n coordinates listed in part q's scratch:
-        W *= 1 + decay; the average's sum gains the missed terms."""
+        W *= 1 + decay (and the gradient alpha W with ``gradients``); the
+        average's sum gains the missed terms."""
         cdef Py_ssize_t i, n4 = (n + 3) // 4 * 4
         cdef double* dl = self._scratch(q, CATCH_LOG_DECAY)
         cdef double* kg = self._scratch(q, CATCH_GAP)
@@ -436,7 +458,10 @@ cdef class LazyL2:
             p[i] = 0.0
             dl[i] = 0.0
             kg[i] = 1.0
-        missed_decays(p, dl, kg, n4, decay, missed)
+        if averaged:
+            missed_decays(p, dl, kg, n4, decay, missed)
+        else:
+            decays(p, dl, n4, decay)
         for i in range(n):
             w = self.rec + at[i]
             w0 = w[0]
@@ -447,6 +472,8 @@ cdef class LazyL2:
                         else _partly_missed(p[i] * dl[i], kg[i], k_avg[i]))
                 w[0] = w0 + w0 * decay[i]
                 d_sq_w += w[0] * w[0] - w0 * w0
+                if gradients:
+                    w[self.off_g] = self.alpha * w[0]
             if averaged:
                 x = w[self.off_sum] * self.inv_n
                 d_sq_avg += x * x - w[self.off_avg] * w[self.off_avg]
@@ -458,7 +485,7 @@ cdef class LazyL2:
         """Bring every column to update count t and restart the product."""
         cdef double sq[2]  # discarded: _restart recomputes the norms
         self._prepare(opt, t)
-        self._catch_up(opt, NULL, self.d, t, 0, sq)
+        self._catch_up(opt, NULL, self.d, t, 0, sq, False)
         self._restart()
 
     cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
@@ -469,11 +496,9 @@ cdef class LazyL2:
         or the dataset's scratch (part 1); sums to partial[PART q:]."""
         cdef const int* starts
         cdef const int* ends
-        cdef Py_ssize_t c, k, m, BK = B * self.K
+        cdef Py_ssize_t m, BK = B * self.K
         cdef double* part = &self.partial[PART * q]
         cdef Py_ssize_t* cols = &self.cols[q * self.d]
-        cdef double sq = 0.0
-        cdef double* r
         self._part_bounds(q, &starts, &ends)
         if q == 1:
             Z1 = &self.data.scratch[0]
@@ -491,13 +516,7 @@ cdef class LazyL2:
         part[0] = 0.0
         part[1] = 0.0
         part[2] = 0.0
-        self._catch_up(opt, cols, m, t, q, part)
-        for c in range(m):
-            r = self.rec + cols[c] * self.R
-            for k in range(self.K):
-                r[self.off_g + k] = self.alpha * r[k]
-                sq += r[k] * r[k]
-        part[2] = sq
+        self._catch_up(opt, cols, m, t, q, part, True)
         if self.data.is_float32:
             _products(self, &self.data.data32[0], &self.data.indices[0],
                       starts, ends, rows, start, B, self.filter_split, q,
