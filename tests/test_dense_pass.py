@@ -114,13 +114,14 @@ def test_row_kernels_cover_the_epoch(n, d, batch_size, dtype, n_threads):
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
 @pytest.mark.parametrize("n_parts", [0, 1, 2, 5, 8])
-@pytest.mark.parametrize("started", [True, False])
-def test_thread_team_runs_every_part_once(n_threads, n_parts, started):
-    """A team (kept between runs, or an OpenMP region per run) runs each
-    part exactly once per run, and all of them before ``run`` returns."""
+@pytest.mark.parametrize("started, gap_ns", [(True, 0), (True, 10**7), (False, 0)])
+def test_thread_team_runs_every_part_once(n_threads, n_parts, started, gap_ns):
+    """A team (kept between runs, its idle threads spinning 20 us or 10 ms,
+    or an OpenMP region per run) runs each part exactly once per run, and
+    all of them before ``run`` returns."""
     from skgd._core import _team
 
-    counts, unfinished = _team.run_parts(n_threads, n_parts, 500, started)
+    counts, unfinished = _team.run_parts(n_threads, n_parts, 500, started, gap_ns)
     assert counts.tolist() == [500] * n_parts
     assert unfinished == 0
 

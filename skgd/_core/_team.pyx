@@ -14,14 +14,17 @@ cdef extern from "thread_team.h":
     void skgd_team_stop(skgd_team* team) noexcept nogil
     void skgd_team_run(skgd_team* team, part_fn fn, void* ctx,
                        Py_ssize_t n_parts) noexcept nogil
+    void skgd_team_expect_gap(skgd_team* team, long gap_ns) noexcept nogil
+    long skgd_now_ns() noexcept nogil
 
 
 cdef class Team:
     """``run(fn, ctx, n)`` calls ``fn(ctx, p)`` for the parts p < n on up
     to ``n_threads`` threads, thread i taking the i-th contiguous range
     (OpenMP's static schedule). Between ``start`` and ``stop`` the threads
-    are kept (spinning for 20 us after each run, then asleep); otherwise,
-    or where the team cannot be made, ``run`` opens an OpenMP region.
+    are kept (spinning for 20 us after each run, or as long as
+    ``expect_gap`` says, then asleep); otherwise, or where the team cannot
+    be made, ``run`` opens an OpenMP region.
 
     Parameters
     ----------
@@ -44,6 +47,16 @@ cdef class Team:
         skgd_team_stop(<skgd_team*>self.threads)
         self.threads = NULL
 
+    cdef void expect_gap(self, long gap_ns) noexcept nogil:
+        """The threads that start to wait from now on spin for gap_ns (at
+        least 20 us) before they sleep."""
+        if self.threads != NULL:
+            skgd_team_expect_gap(<skgd_team*>self.threads, gap_ns)
+
+    cdef long now_ns(self) noexcept nogil:
+        """A monotonic clock in nanoseconds (0 where there is no team)."""
+        return skgd_now_ns()
+
     cdef void run(self, part_fn fn, void* ctx,
                   Py_ssize_t n_parts) noexcept nogil:
         cdef Py_ssize_t p
@@ -63,11 +76,12 @@ cdef void _count_part(void* ctx, Py_ssize_t part) noexcept nogil:
 
 
 def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
-              bint started):
+              bint started, long gap_ns=0):
     """Python access for tests: ``repeats`` runs of ``n_parts`` parts on a
-    team (kept between runs if ``started``), each part adding one to its
-    count; returns the counts and the runs after which a count was not the
-    runs so far (a part not finished when ``run`` returned)."""
+    team (kept between runs if ``started``, its waiting threads spinning
+    for ``gap_ns``), each part adding one to its count; returns the counts
+    and the runs after which a count was not the runs so far (a part not
+    finished when ``run`` returned)."""
     counts = np.zeros(max(n_parts, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] c = counts
     cdef Team team = Team(n_threads)
@@ -75,6 +89,7 @@ def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
     with nogil:
         if started:
             team.start()
+            team.expect_gap(gap_ns)
         for r in range(repeats):
             team.run(_count_part, &c[0], n_parts)
             for p in range(n_parts):

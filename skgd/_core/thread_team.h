@@ -24,7 +24,8 @@
 typedef void (*skgd_part_fn)(void* ctx, Py_ssize_t part);
 
 /* Time a waiting thread spins before it sleeps (a batch's serial work
-   between its parallel parts takes ~1-3 us). */
+   between its parallel parts takes ~1-3 us), unless the caller expects a
+   longer gap (skgd_team_expect_gap). */
 #define SKGD_TEAM_SPIN_NS 20000
 
 #if defined(__GNUC__) && !defined(_WIN32)
@@ -41,6 +42,7 @@ typedef struct skgd_team {
     int stop;
     int sleepers;  /* workers asleep or about to sleep (atomic) */
     int caller_sleeps;  /* the caller asleep or about to sleep (atomic) */
+    long spin_ns;  /* how long a thread that starts to wait spins (atomic) */
     pthread_mutex_t lock;
     pthread_cond_t wake;  /* a worker's: a new generation */
     pthread_cond_t finished;  /* the caller's: the workers are done */
@@ -69,18 +71,19 @@ static long skgd_now_ns(void)
     return (long)now.tv_sec * 1000000000L + now.tv_nsec;
 }
 
-/* Spin until *value >= target or SKGD_TEAM_SPIN_NS have passed; whether
-   it was reached. */
-static int skgd_spin_until(long* value, long target)
+/* Spin until *value >= target or the team's spin time has passed;
+   whether it was reached. */
+static int skgd_spin_until(skgd_team* team, long* value, long target)
 {
-    long deadline = 0;
+    long deadline = 0, spin_ns = __atomic_load_n(&team->spin_ns,
+                                                 __ATOMIC_RELAXED);
     unsigned spins;
     for (spins = 1;; spins++) {
         if (__atomic_load_n(value, __ATOMIC_ACQUIRE) >= target) return 1;
         skgd_pause();
         if (spins % 64 == 0) {  /* (the clock costs ~20 ns: not every turn) */
             if (deadline == 0)
-                deadline = skgd_now_ns() + SKGD_TEAM_SPIN_NS;
+                deadline = skgd_now_ns() + spin_ns;
             else if (skgd_now_ns() > deadline)
                 return 0;
         }
@@ -115,7 +118,7 @@ static void skgd_team_signal(skgd_team* team, int* flag, pthread_cond_t* cond)
 /* Wait for generation seen + 1 and return it. */
 static long skgd_team_next(skgd_team* team, long seen)
 {
-    if (!skgd_spin_until(&team->generation, seen + 1))
+    if (!skgd_spin_until(team, &team->generation, seen + 1))
         skgd_sleep_until(team, &team->generation, seen + 1, &team->sleepers,
                          &team->wake);
     return seen + 1;
@@ -185,6 +188,7 @@ static skgd_team* skgd_team_start(int n_threads)
     team->stop = 0;
     team->sleepers = 0;
     team->caller_sleeps = 0;
+    team->spin_ns = SKGD_TEAM_SPIN_NS;
     team->generation = 0;
     team->done = 0;
     team->threads = (pthread_t*)calloc(n_threads, sizeof(pthread_t));
@@ -221,13 +225,24 @@ static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
     team->n_parts = n_parts;
     skgd_team_publish(team, g);
     skgd_team_share(team, 0);
-    if (!skgd_spin_until(&team->done, target))
+    if (!skgd_spin_until(team, &team->done, target))
         skgd_sleep_until(team, &team->done, target, &team->caller_sleeps,
                          &team->finished);
 }
 
+/* The threads that start to wait from now on spin for gap_ns (at least
+   SKGD_TEAM_SPIN_NS) before they sleep: the caller expects its serial
+   work to take that long, and waking a thread costs more. */
+static void skgd_team_expect_gap(skgd_team* team, long gap_ns)
+{
+    __atomic_store_n(&team->spin_ns, gap_ns > SKGD_TEAM_SPIN_NS ? gap_ns
+                     : SKGD_TEAM_SPIN_NS, __ATOMIC_RELAXED);
+}
+
 #else
 typedef struct skgd_team skgd_team;
+static long skgd_now_ns(void) { return 0; }
+static void skgd_team_expect_gap(skgd_team* team, long gap_ns) {}
 static skgd_team* skgd_team_start(int n_threads) { return NULL; }
 static void skgd_team_stop(skgd_team* team) {}
 static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
