@@ -33,11 +33,6 @@ typedef void (*skgd_part_fn)(void* ctx, Py_ssize_t part);
 #include <time.h>
 
 typedef struct skgd_team {
-    /* Written by the caller's thread, read by the workers once they see
-       a new generation (on the cache line of `generation`). */
-    skgd_part_fn fn;
-    void* ctx;
-    Py_ssize_t n_parts;
     int n_threads;
     int stop;
     int sleepers;  /* workers asleep or about to sleep (atomic) */
@@ -47,6 +42,11 @@ typedef struct skgd_team {
     pthread_cond_t wake;  /* a worker's: a new generation */
     pthread_cond_t finished;  /* the caller's: the workers are done */
     long generation __attribute__((aligned(64)));
+    /* Written by the caller's thread with `generation`, on its cache line,
+       read by the workers once they see a new generation. */
+    skgd_part_fn fn;
+    void* ctx;
+    Py_ssize_t n_parts;
     /* Runs finished by workers (one per worker and generation). */
     long done __attribute__((aligned(64)));
     pthread_t* threads;
