@@ -1388,10 +1388,11 @@ def _dual_ridge(X, Y, w, alpha, mu_x, mu_y, fit_intercept):
     A *= u[:, None]
     A *= u[None, :]
     if fit_intercept:
-        # u spans a null space of U Kc U (w^T Xc = 0); project out what
-        # rounding left there (CSR's kernel is centred after the product,
-        # which cancels): with alpha = 0, pinvh could take it for a small
-        # eigenvalue and invert it.
+        # u (a unit vector: w sums to 1) spans a null space of U Kc U
+        # (w^T Xc = 0); project out what rounding left there (CSR's
+        # kernel is centred after the product, which cancels): with
+        # alpha = 0, pinvh could take it for a small eigenvalue and
+        # invert it.
         Au = A @ u
         A += (u @ Au) * np.outer(u, u) - np.outer(u, Au) - np.outer(Au, u)
     A[np.diag_indices_from(A)] += alpha

@@ -54,7 +54,8 @@ cdef class Team:
             skgd_team_expect_gap(<skgd_team*>self.threads, gap_ns)
 
     cdef long now_ns(self) noexcept nogil:
-        """A monotonic clock in nanoseconds (0 where there is no team)."""
+        """A monotonic clock in nanoseconds (0 without POSIX threads, where
+        there is no team to keep spinning)."""
         return skgd_now_ns()
 
     cdef void run(self, part_fn fn, void* ctx,
