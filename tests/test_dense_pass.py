@@ -12,6 +12,7 @@ bit.
 
 import os
 import signal
+import sys
 import threading
 
 import numpy as np
@@ -121,9 +122,38 @@ def test_thread_team_runs_every_part_once(n_threads, n_parts, started, gap_ns):
     all of them before ``run`` returns."""
     from skgd._core import _team
 
-    counts, unfinished = _team.run_parts(n_threads, n_parts, 500, started, gap_ns)
+    counts, unfinished, _ = _team.run_parts(n_threads, n_parts, 500, started, gap_ns)
     assert counts.tolist() == [500] * n_parts
     assert unfinished == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the team needs POSIX threads")
+def test_thread_team_caller_runs_a_sleeping_workers_range():
+    """With the worker asleep at every run (the caller pauses 0.2 ms, ten
+    times the worker's spin), the caller runs the worker's range itself
+    instead of waiting for it to wake, and every part still runs once."""
+    from skgd._core import _team
+
+    counts, unfinished, stolen = _team.run_parts(2, 4, 200, True, 0, 200_000)
+    assert counts.tolist() == [200] * 4
+    assert unfinished == 0
+    assert stolen >= 100
+
+
+def test_thread_team_shares_cores_with_other_teams():
+    """Four teams of 3 threads in Python threads on this machine's cores
+    (oversubscribed: workers late, ranges taken by the callers, runs made
+    alone): each runs each part exactly once per run, all before ``run``
+    returns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skgd._core import _team
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: _team.run_parts(3, 6, 3000, True), range(4)))
+    for counts, unfinished, _ in results:
+        assert counts.tolist() == [3000] * 6
+        assert unfinished == 0
 
 
 @pytest.mark.skipif(

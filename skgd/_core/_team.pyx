@@ -4,6 +4,7 @@ starting the parts of a batch costs ~0.1 us instead of an OpenMP region's
 ~1 us."""
 
 from cython.parallel cimport prange
+from posix.time cimport nanosleep, timespec
 import numpy as np
 
 
@@ -15,6 +16,7 @@ cdef extern from "thread_team.h":
     void skgd_team_run(skgd_team* team, part_fn fn, void* ctx,
                        Py_ssize_t n_parts) noexcept nogil
     void skgd_team_expect_gap(skgd_team* team, long gap_ns) noexcept nogil
+    long skgd_team_stolen_runs(skgd_team* team) noexcept nogil
     long skgd_now_ns() noexcept nogil
 
 
@@ -23,8 +25,10 @@ cdef class Team:
     to ``n_threads`` threads, thread i taking the i-th contiguous range
     (OpenMP's static schedule). Between ``start`` and ``stop`` the threads
     are kept (spinning for 20 us after each run, or as long as
-    ``expect_gap`` says, then asleep); otherwise, or where the team cannot
-    be made, ``run`` opens an OpenMP region.
+    ``expect_gap`` says, then asleep; the caller's thread runs the range
+    of a worker that is late, and runs alone for a while when workers are
+    late again and again); otherwise, or where the team cannot be made,
+    ``run`` opens an OpenMP region.
 
     Parameters
     ----------
@@ -58,6 +62,12 @@ cdef class Team:
         there is no team to keep spinning)."""
         return skgd_now_ns()
 
+    cdef long stolen_runs(self) noexcept nogil:
+        """Runs in which the caller's thread ran a late worker's range."""
+        if self.threads == NULL:
+            return 0
+        return skgd_team_stolen_runs(<skgd_team*>self.threads)
+
     cdef void run(self, part_fn fn, void* ctx,
                   Py_ssize_t n_parts) noexcept nogil:
         cdef Py_ssize_t p
@@ -77,25 +87,33 @@ cdef void _count_part(void* ctx, Py_ssize_t part) noexcept nogil:
 
 
 def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
-              bint started, long gap_ns=0):
+              bint started, long gap_ns=0, long pause_ns=0):
     """Python access for tests: ``repeats`` runs of ``n_parts`` parts on a
     team (kept between runs if ``started``, its waiting threads spinning
-    for ``gap_ns``), each part adding one to its count; returns the counts
-    and the runs after which a count was not the runs so far (a part not
-    finished when ``run`` returned)."""
+    for ``gap_ns``; the caller sleeping ``pause_ns`` between runs), each
+    part adding one to its count; returns the counts, the runs after which
+    a count was not the runs so far (a part not finished when ``run``
+    returned) and the runs in which the caller ran a late worker's range."""
     counts = np.zeros(max(n_parts, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] c = counts
     cdef Team team = Team(n_threads)
     cdef Py_ssize_t r, p, unfinished = 0
+    cdef long stolen
+    cdef timespec pause
+    pause.tv_sec = pause_ns // 1000000000
+    pause.tv_nsec = pause_ns % 1000000000
     with nogil:
         if started:
             team.start()
             team.expect_gap(gap_ns)
         for r in range(repeats):
+            if pause_ns > 0:
+                nanosleep(&pause, NULL)
             team.run(_count_part, &c[0], n_parts)
             for p in range(n_parts):
                 if c[p] != r + 1:
                     unfinished += 1
                     break
+        stolen = team.stolen_runs()
         team.stop()
-    return counts[:n_parts], unfinished
+    return counts[:n_parts], unfinished, stolen
