@@ -653,6 +653,21 @@ cdef bint _cuts(const int* indices, const int* indptr, Py_ssize_t n,
     return unsorted == 0
 
 
+def _sampled_column_counts(const int[::1] indices, Py_ssize_t first,
+                           Py_ssize_t last, Py_ssize_t step,
+                           Py_ssize_t n_features):
+    """How often each column appears among the stored values first,
+    first + step, ... < last, counted in place (``np.bincount`` on the
+    strided int32 sample copies it: 14 MB for 2^20 values)."""
+    counts = np.zeros(n_features, dtype=np.intp)
+    cdef Py_ssize_t[::1] c = counts
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range((last - first + step - 1) // step):
+            c[indices[first + i * step]] += 1
+    return counts
+
+
 cdef class CSRDataset(Dataset):
     """CSR rows (float32 or float64 values, int32 indices), read in place.
 
@@ -719,9 +734,9 @@ cdef class CSRDataset(Dataset):
         # The split column from a sample of the stored values (it moves
         # the balance of the threads, not the result).
         step = max(1, n_values // SPLIT_SAMPLE)
-        rows_share = np.minimum(np.bincount(
-            np.asarray(self.indices)[first:last:step],
-            minlength=self.n_features) * (step / self.n_samples), 1.0)
+        rows_share = np.minimum(_sampled_column_counts(
+            self.indices, first, last, step, self.n_features)
+            * (step / self.n_samples), 1.0)
         cost = np.cumsum(
             value_cost * batch_size * rows_share
             + column_cost * (1.0 - (1.0 - rows_share) ** batch_size))
