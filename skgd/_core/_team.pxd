@@ -9,6 +9,6 @@ cdef class Team:
     cdef void stop(self) noexcept nogil
     cdef void expect_gap(self, long gap_ns) noexcept nogil
     cdef long now_ns(self) noexcept nogil
-    cdef long stolen_runs(self) noexcept nogil
+    cdef long alone_runs(self) noexcept nogil
     cdef void run(self, part_fn fn, void* ctx,
                   Py_ssize_t n_parts) noexcept nogil

@@ -4,7 +4,6 @@ starting the parts of a batch costs ~0.1 us instead of an OpenMP region's
 ~1 us."""
 
 from cython.parallel cimport prange
-from posix.time cimport nanosleep, timespec
 import numpy as np
 
 
@@ -16,7 +15,7 @@ cdef extern from "thread_team.h":
     void skgd_team_run(skgd_team* team, part_fn fn, void* ctx,
                        Py_ssize_t n_parts) noexcept nogil
     void skgd_team_expect_gap(skgd_team* team, long gap_ns) noexcept nogil
-    long skgd_team_stolen_runs(skgd_team* team) noexcept nogil
+    long skgd_team_alone_runs(skgd_team* team) noexcept nogil
     long skgd_now_ns() noexcept nogil
 
 
@@ -62,11 +61,12 @@ cdef class Team:
         there is no team to keep spinning)."""
         return skgd_now_ns()
 
-    cdef long stolen_runs(self) noexcept nogil:
-        """Runs in which the caller's thread ran a late worker's range."""
+    cdef long alone_runs(self) noexcept nogil:
+        """Runs in which the caller's thread ran a worker's range (taken
+        from a late worker, or in a run made alone)."""
         if self.threads == NULL:
             return 0
-        return skgd_team_stolen_runs(<skgd_team*>self.threads)
+        return skgd_team_alone_runs(<skgd_team*>self.threads)
 
     cdef void run(self, part_fn fn, void* ctx,
                   Py_ssize_t n_parts) noexcept nogil:
@@ -90,30 +90,29 @@ def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
               bint started, long gap_ns=0, long pause_ns=0):
     """Python access for tests: ``repeats`` runs of ``n_parts`` parts on a
     team (kept between runs if ``started``, its waiting threads spinning
-    for ``gap_ns``; the caller sleeping ``pause_ns`` between runs), each
+    for ``gap_ns``; the caller busy for ``pause_ns`` between runs), each
     part adding one to its count; returns the counts, the runs after which
     a count was not the runs so far (a part not finished when ``run``
-    returned) and the runs in which the caller ran a late worker's range."""
+    returned) and the runs in which the caller ran a worker's range."""
     counts = np.zeros(max(n_parts, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] c = counts
     cdef Team team = Team(n_threads)
     cdef Py_ssize_t r, p, unfinished = 0
-    cdef long stolen
-    cdef timespec pause
-    pause.tv_sec = pause_ns // 1000000000
-    pause.tv_nsec = pause_ns % 1000000000
+    cdef long alone, deadline
     with nogil:
         if started:
             team.start()
             team.expect_gap(gap_ns)
         for r in range(repeats):
-            if pause_ns > 0:
-                nanosleep(&pause, NULL)
+            # The caller busy (not asleep) while its worker falls asleep.
+            deadline = team.now_ns() + pause_ns
+            while 0 < team.now_ns() < deadline:
+                pass
             team.run(_count_part, &c[0], n_parts)
             for p in range(n_parts):
                 if c[p] != r + 1:
                     unfinished += 1
                     break
-        stolen = team.stolen_runs()
+        alone = team.alone_runs()
         team.stop()
-    return counts[:n_parts], unfinished, stolen
+    return counts[:n_parts], unfinished, alone

@@ -23,11 +23,12 @@
    hypervisor took that core for a while). After SKGD_TEAM_STEALS such
    runs in a row it makes the next runs alone (SKGD_TEAM_STEALS, then twice
    as many each time, up to SKGD_TEAM_MAX_SOLO; each run the workers keep
-   up with halves that). Four 2-thread fits in Python threads
-   on 2 cores went from 0.3-0.5x the speed of the same fits one after
-   another to 1.1-1.4x; two float32 fits side by side from 28-38 to 8-11
-   ms per epoch (3.3 alone). Which thread runs a part never changes its
-   result. POSIX threads; elsewhere skgd_team_start returns NULL and the caller
+   up with halves that). Four 2-thread fits in Python threads on 2 cores
+   went from 0.3-0.5x the speed of the same fits one after another to
+   1.1-1.4x; two float32 fits side by side from 28-38 to 8-11 ms per epoch
+   (3.3 alone). Which thread runs a part never changes its result.
+
+   POSIX threads; elsewhere skgd_team_start returns NULL and the caller
    runs the parts itself. */
 #ifndef SKGD_THREAD_TEAM_H
 #define SKGD_THREAD_TEAM_H
@@ -72,10 +73,12 @@ typedef struct skgd_team {
     skgd_worker* workers;  /* [1 .. n_threads - 1] */
     pthread_t* threads;
     /* The caller's alone: the count of finished ranges it waits for, the
-       runs in which it took a worker's range (in all, and in a row), the
-       runs it makes alone after them and the runs still to make alone. */
+       runs in which it ran a worker's range (taken from a late worker or
+       made alone), the runs in a row in which it took a late worker's
+       range, the runs it makes alone after them and the runs still to
+       make alone. */
     long awaited __attribute__((aligned(64)));
-    long stolen_runs;
+    long alone_runs;
     int steals;
     int backoff;
     int solo;
@@ -235,7 +238,7 @@ static skgd_team* skgd_team_start(int n_threads)
     team->caller_sleeps = 0;
     team->spin_ns = SKGD_TEAM_SPIN_NS;
     team->awaited = 0;
-    team->stolen_runs = 0;
+    team->alone_runs = 0;
     team->steals = 0;
     team->backoff = 0;
     team->solo = 0;
@@ -297,6 +300,7 @@ static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
     int i, asleep, stolen = 0;
     if (team->solo > 0) {
         team->solo--;
+        team->alone_runs++;
         for (p = 0; p < n_parts; p++) fn(ctx, p);
         return;
     }
@@ -318,14 +322,14 @@ static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
             skgd_sleep_until(team, &team->done, team->awaited,
                              &team->caller_sleeps, &team->finished);
     }
-    team->stolen_runs += stolen > 0;
+    team->alone_runs += stolen > 0;
     skgd_team_pace(team, stolen, !asleep);
 }
 
-/* Runs in which the caller took a late worker's range (for tests). */
-static long skgd_team_stolen_runs(skgd_team* team)
+/* Runs in which the caller ran a worker's range (for tests). */
+static long skgd_team_alone_runs(skgd_team* team)
 {
-    return team->stolen_runs;
+    return team->alone_runs;
 }
 
 /* The threads that start to wait from now on spin for gap_ns (at least
@@ -345,7 +349,7 @@ static skgd_team* skgd_team_start(int n_threads) { return NULL; }
 static void skgd_team_stop(skgd_team* team) {}
 static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
                           Py_ssize_t n_parts) {}
-static long skgd_team_stolen_runs(skgd_team* team) { return 0; }
+static long skgd_team_alone_runs(skgd_team* team) { return 0; }
 #endif
 
 #endif
