@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef void (*skgd_part_fn)(void* ctx, Py_ssize_t part);
 
@@ -229,21 +230,9 @@ static skgd_team* skgd_team_start(int n_threads)
     if (n_threads < 2) return NULL;
     if (posix_memalign((void**)&team, 64, sizeof(skgd_team)) != 0)
         return NULL;
-    team->fn = NULL;
-    team->ctx = NULL;
-    team->n_parts = 0;
+    memset(team, 0, sizeof(skgd_team));  /* counts, flags and pointers */
     team->n_threads = 1;
-    team->stop = 0;
-    team->sleepers = 0;
-    team->caller_sleeps = 0;
     team->spin_ns = SKGD_TEAM_SPIN_NS;
-    team->awaited = 0;
-    team->alone_runs = 0;
-    team->steals = 0;
-    team->backoff = 0;
-    team->solo = 0;
-    team->generation = 0;
-    team->done = 0;
     team->threads = (pthread_t*)calloc(n_threads, sizeof(pthread_t));
     if (posix_memalign((void**)&team->workers, 64,
                        n_threads * sizeof(skgd_worker)) != 0)
