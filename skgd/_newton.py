@@ -60,14 +60,20 @@ _MAX_DENSE_HESSIAN = 1024
 # this size; above it block-preconditioned CG was faster in every measurement.
 _MAX_FULL_MULTINOMIAL = 100
 
-# Newton-CG on dense X switches from the Jacobi preconditioner to per-column
-# Hessians estimated on _SAMPLE_ROWS_PER_UNKNOWN m evenly spaced rows (for
-# m <= _MAX_SAMPLED_HESSIAN: a 128 MiB matrix) for the rest of the solve once
-# a CG solve took more than _SLOW_CG products. Jacobi is exact on
-# uncorrelated columns (standard normal X: 6-7 products per solve; the
-# sampled Hessian, a noisy estimate there, took 30); on correlated columns
-# (embedding-like 50k x 1536, unscaled 50k x 1500) Jacobi took 82-106
-# products and the switch 40-45: 5.0 -> 2.8 s and 4.6 -> 3.7 s.
+# Newton-CG starts with the Jacobi preconditioner and, after a CG solve of
+# more than _SLOW_CG products (Jacobi solves are cut there when a stronger
+# preconditioner exists), switches to it for the rest of the solve, keeping
+# it while its solves stay within _SLOW_CG products (``_Preconditioner``).
+# Multinomial: the per-class diagonal blocks of the Hessian. The other
+# losses on dense X: per-column Hessians estimated on
+# _SAMPLE_ROWS_PER_UNKNOWN m evenly spaced rows (for m <= _MAX_SAMPLED_HESSIAN:
+# a 128 MiB matrix). Jacobi is exact on uncorrelated columns (standard
+# normal X: 6-7 products per solve; the sampled Hessian, a noisy estimate
+# there, took 30); on correlated columns (embedding-like 50k x 1536, unscaled
+# 50k x 1500) Jacobi took 82-106 products and the switch 40-45: 5.0 -> 2.8 s
+# and 4.6 -> 3.7 s. Building the multinomial blocks costs ~m / 6
+# Hessian-vector products; built at every step they took more time than
+# the products they saved (twentieth session, see ``newton_solve``'s Notes).
 _SLOW_CG = 10
 _SAMPLE_ROWS_PER_UNKNOWN = 2
 _MAX_SAMPLED_HESSIAN = 4096
@@ -172,10 +178,17 @@ def newton_solve(
       CG preconditioned by the per-class diagonal blocks
       ``X^T diag(w p_k (1 - p_k)) X`` (K Cholesky factors of size m: 1/K of
       the full assembly) needed only 2-6 products per Newton step and was
-      faster everywhere: load_digits (dK = 650) 0.09-0.17 s vs 0.4-0.6 s,
-      n = 5000, d = 200, K = 10 0.6-0.8 s vs 6 s, and features scaled over
-      1e-2..1e2 (where plain Jacobi-CG took 600 s against 1.6 s) 0.8 s vs
-      1.6 s. Beyond m = 1024 the preconditioner is Jacobi.
+      faster than the full Hessian everywhere: load_digits (dK = 650)
+      0.09-0.17 s vs 0.4-0.6 s, n = 5000, d = 200, K = 10 0.6-0.8 s vs 6 s,
+      and features scaled over 1e-2..1e2 (where plain Jacobi-CG took 600 s
+      against 1.6 s) 0.8 s vs 1.6 s. Building the blocks costs about m / 6
+      products, so they are built only once a Jacobi solve was slow and
+      then kept while they keep CG fast (``_Preconditioner``): against
+      blocks built at every step, 1.2-4.5x faster (load_digits 48 -> 41 ms,
+      raw 65 -> 62; make_classification 20000 x 100, K = 10 452 -> 234 ms,
+      its features scaled over 1e-2..1e2 641 -> 296; 5000 x 300, K = 5
+      304 -> 68; 5000 x 200, K = 10, scaled, 901 -> 202). Beyond m = 1024
+      the preconditioner is Jacobi.
 
     CG stops at a relative residual ``min(0.5, sqrt(||g||))`` (superlinear
     convergence).
@@ -775,13 +788,12 @@ def _newton(lossf, X, w, alpha, fit_intercept, theta, tol, max_iter, callback):
     J = _objective(lossf, Z, w, alpha, W)
     gW, gb = _gradient(lossf, X, Z, w, alpha, W, fit_intercept)
     curve, n_iter, stalled, stopped = [], 0, False, False
-    sampled = False  # the sampled-Hessian preconditioner, once CG was slow
+    preconditioner = _Preconditioner(lossf, X, w, alpha, fit_intercept)
     while not stalled and n_iter < max_iter:
         if n_iter >= 1 and _max_abs(gW, gb) <= tol:
             break
         g = np.vstack([gW, gb[None]]) if fit_intercept else gW
-        step, products = _direction(lossf, X, Z, w, alpha, fit_intercept, g, sampled)
-        sampled = sampled or products > _SLOW_CG
+        step = _direction(lossf, X, Z, w, alpha, fit_intercept, g, preconditioner)
         dW = step[:d]
         db = step[d] if fit_intercept else np.zeros(K)
         dZ = _decision(X, dW, db)
@@ -812,13 +824,12 @@ def _theta(W, b):
     return np.concatenate([W.ravel(), b])
 
 
-def _direction(lossf, X, Z, w, alpha, fit_intercept, g, sampled=False):
-    """The Newton direction at decision values Z, gradient g (shape (m, K)),
-    and the number of Hessian-vector products it took.
+def _direction(lossf, X, Z, w, alpha, fit_intercept, g, preconditioner):
+    """The Newton direction at decision values Z, gradient g (shape (m, K)).
 
     Assembled Hessian up to ``_MAX_DENSE_HESSIAN`` unknowns per column
-    (multinomial: ``_MAX_FULL_MULTINOMIAL`` in all), preconditioned CG
-    beyond (``sampled``: see :func:`_preconditioner`); multinomial
+    (multinomial: ``_MAX_FULL_MULTINOMIAL`` in all), CG preconditioned by
+    ``preconditioner`` (a :class:`_Preconditioner`) beyond; multinomial
     directions are centred over the classes.
     """
     m, K = g.shape
@@ -827,16 +838,13 @@ def _direction(lossf, X, Z, w, alpha, fit_intercept, g, sampled=False):
         dense = m * K <= _MAX_FULL_MULTINOMIAL
     else:
         dense = m <= _MAX_DENSE_HESSIAN
-    products = 0
     if dense:
         step = _dense_direction(lossf, X, curv, w, alpha, fit_intercept, g)
     else:
-        step, products = _cg_direction(
-            lossf, X, curv, w, alpha, fit_intercept, g, sampled
-        )
+        step = _cg_direction(lossf, X, curv, w, alpha, fit_intercept, g, preconditioner)
     if lossf.coupled:
         step -= step.mean(axis=1, keepdims=True)
-    return step, products
+    return step
 
 
 def _objective(lossf, Z, w, alpha, W):
@@ -1096,12 +1104,14 @@ def _multinomial_hessian(X, P, w, alpha, fit_intercept):
     return H
 
 
-def _cg_direction(lossf, X, curv, w, alpha, fit_intercept, g, sampled=False):
+def _cg_direction(lossf, X, curv, w, alpha, fit_intercept, g, preconditioner):
     """Newton direction by preconditioned conjugate gradients.
 
     Truncated at a relative residual ``min(0.5, sqrt(||g||))`` (superlinear
-    convergence), with at most ``min(m K, 500)`` Hessian-vector products.
-    For the multinomial loss the work stays in the symmetric gauge (the
+    convergence), with at most ``min(m K, 500)`` Hessian-vector products, or
+    ``_SLOW_CG`` + 1 while the preconditioner is Jacobi with a stronger one
+    to switch to (a truncated CG iterate is still a descent direction). For
+    the multinomial loss the work stays in the symmetric gauge (the
     preconditioned residual is centred over the classes), where the Hessian
     is positive definite.
 
@@ -1109,17 +1119,16 @@ def _cg_direction(lossf, X, curv, w, alpha, fit_intercept, g, sampled=False):
     ----------
     lossf, X, curv, w, alpha, fit_intercept, g
         As in :func:`_dense_direction`.
-    sampled : bool, default=False
-        As in :func:`_preconditioner`.
+    preconditioner : _Preconditioner
+        Gives the preconditioner at this curvature and is told the number of
+        products the solve took.
 
     Returns
     -------
-    step : ndarray of shape (m, K)
+    ndarray of shape (m, K)
         An approximation of ``-H^{-1} g`` (a descent direction).
-    products : int
-        Hessian-vector products taken.
     """
-    precondition = _preconditioner(lossf, X, curv, w, alpha, fit_intercept, sampled)
+    precondition, budget = preconditioner.at(curv)
     x = np.zeros_like(g)
     r = -g
     z = precondition(r)
@@ -1127,7 +1136,7 @@ def _cg_direction(lossf, X, curv, w, alpha, fit_intercept, g, sampled=False):
     rz = np.sum(r * z)
     g_norm = np.linalg.norm(g)
     products = 0
-    while products < min(g.size, 500):
+    while products < min(g.size, 500, budget):
         if np.linalg.norm(r) <= min(0.5, np.sqrt(g_norm)) * g_norm:
             break
         Hp = _hessian_product(lossf, X, curv, w, alpha, fit_intercept, p)
@@ -1142,45 +1151,97 @@ def _cg_direction(lossf, X, curv, w, alpha, fit_intercept, g, sampled=False):
         rz_new = np.sum(r * z)
         p = z + (rz_new / rz) * p
         rz = rz_new
-    return (x if np.any(x) else precondition(-g)), products
+    preconditioner.took(products)
+    return x if np.any(x) else precondition(-g)
 
 
-def _preconditioner(lossf, X, curv, w, alpha, fit_intercept, sampled=False):
-    """A function applying an approximate inverse Hessian to (m, K) arrays.
+class _Preconditioner:
+    """The CG preconditioner of one Newton solve, kept across its steps.
+
+    Jacobi (the inverse Hessian diagonal, rebuilt at each step's curvature
+    in one pass over X) until a CG solve needs more than ``_SLOW_CG``
+    products; from the next step on the stronger one of
+    :func:`_strong_preconditioner` where there is one. That is built at the
+    step's curvature and kept while the solves it preconditions take at
+    most ``_SLOW_CG`` products (a preconditioner only steers CG: a stale one
+    costs products, never accuracy), rebuilt after one that takes more.
+
+    Parameters
+    ----------
+    lossf, X, w, alpha, fit_intercept
+        As in :func:`_dense_direction`.
+    """
+
+    def __init__(self, lossf, X, w, alpha, fit_intercept):
+        self._args = (lossf, X, w, alpha, fit_intercept)
+        self._strong = None  # the kept strong preconditioner
+        self._switched = False  # a solve was slow: use the strong one
+        self._last = 0  # products of the last solve
+
+    def at(self, curv):
+        """``(apply, budget)``: the preconditioner to use at curvature
+        ``curv`` and the most products its solve may take."""
+        lossf, X, w, alpha, fit_intercept = self._args
+        if self._switched and (self._strong is None or self._last > _SLOW_CG):
+            self._strong = _strong_preconditioner(
+                lossf, X, curv, w, alpha, fit_intercept
+            )
+        if self._switched and self._strong is not None:
+            return self._strong, np.inf
+        jacobi = _jacobi_preconditioner(lossf, X, curv, w, alpha, fit_intercept)
+        has_strong = _has_strong_preconditioner(lossf, X, fit_intercept)
+        return jacobi, (_SLOW_CG + 1 if has_strong else np.inf)
+
+    def took(self, products):
+        """Record the products of the solve just made."""
+        self._last = products
+        self._switched = self._switched or products > _SLOW_CG
+
+
+def _has_strong_preconditioner(lossf, X, fit_intercept):
+    """Whether :func:`_strong_preconditioner` gives one for this problem."""
+    m = X.shape[1] + bool(fit_intercept)
+    if lossf.coupled:
+        return m <= _MAX_DENSE_HESSIAN
+    return not sp.issparse(X) and m <= _MAX_SAMPLED_HESSIAN
+
+
+def _strong_preconditioner(lossf, X, curv, w, alpha, fit_intercept):
+    """A function applying an approximate inverse Hessian to (m, K) arrays,
+    or None where :func:`_has_strong_preconditioner` says there is none.
 
     Multinomial with m <= ``_MAX_DENSE_HESSIAN``: the block-diagonal part of
     the Hessian (one (m x m) block per class, ``X^T diag(w p_k (1 - p_k)) X``),
-    factorised once; it captures the feature correlations, leaving only the
-    coupling between classes to CG (on badly scaled data Jacobi needed ~100x
-    more products). With ``sampled``, the other losses on dense X with
+    factorised; it captures the feature correlations, leaving only the
+    coupling between classes to CG (on correlated columns Jacobi needed
+    ~10x more products), and the results are centred over the classes (the
+    symmetric gauge). The other losses on dense X with
     m <= ``_MAX_SAMPLED_HESSIAN``: the per-column Hessians estimated on
     ``_SAMPLE_ROWS_PER_UNKNOWN`` m evenly spaced rows (weights scaled by
-    n over the rows sampled), factorised once. Otherwise the inverse
-    diagonal (Jacobi). Multinomial results are centred over the classes
-    (the symmetric gauge).
+    n over the rows sampled), factorised.
     """
+    if not _has_strong_preconditioner(lossf, X, fit_intercept):
+        return None
     n, d = X.shape
     m = d + bool(fit_intercept)
-    if lossf.coupled and m <= _MAX_DENSE_HESSIAN:
+    if lossf.coupled:
         C = _weighted_diagonal_curvature(lossf, curv, w)
         apply = _column_solvers(_diagonal_hessians(X, C, alpha, fit_intercept))
         return lambda r: (z := apply(r)) - z.mean(axis=1, keepdims=True)
-    if (
-        sampled
-        and not lossf.coupled
-        and not sp.issparse(X)
-        and m <= _MAX_SAMPLED_HESSIAN
-    ):
-        rows = slice(None)
-        if n > _SAMPLE_ROWS_PER_UNKNOWN * m:
-            size = _SAMPLE_ROWS_PER_UNKNOWN * m
-            rows = np.unique(np.linspace(0, n - 1, size).astype(np.intp))
-        C = _weighted_diagonal_curvature(lossf, curv[rows], w[rows])
-        C *= n / C.shape[0]
-        # A copy of the sampled rows only: at most 2 m d values, the size of
-        # two Hessians.
-        blocks = _diagonal_hessians(X[rows], C, alpha, fit_intercept)
-        return _column_solvers(blocks)
+    rows = slice(None)
+    if n > _SAMPLE_ROWS_PER_UNKNOWN * m:
+        size = _SAMPLE_ROWS_PER_UNKNOWN * m
+        rows = np.unique(np.linspace(0, n - 1, size).astype(np.intp))
+    C = _weighted_diagonal_curvature(lossf, curv[rows], w[rows])
+    C *= n / C.shape[0]
+    # A copy of the sampled rows only: at most 2 m d values, the size of
+    # two Hessians.
+    return _column_solvers(_diagonal_hessians(X[rows], C, alpha, fit_intercept))
+
+
+def _jacobi_preconditioner(lossf, X, curv, w, alpha, fit_intercept):
+    """The inverse Hessian diagonal as a function on (m, K) arrays
+    (multinomial results centred over the classes)."""
     diag = _hessian_diagonal(lossf, X, curv, w, alpha, fit_intercept)
     inv_diag = np.where(diag > 0, 1.0 / np.where(diag > 0, diag, 1.0), 1.0)
     if lossf.coupled:

@@ -2,6 +2,7 @@
 scikit-learn's exact solvers, an independent NumPy gradient, and the
 weight / dtype / sparse equivalences of SPEC section 2."""
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -347,12 +348,54 @@ def test_conjugate_gradient_path_agrees(loss, K, monkeypatch):
         assert np.all(np.diff(result["loss_curve"]) <= 0)
 
 
+def record_preconditioning(monkeypatch):
+    """A list that fills with the products of each CG solve (ints) and a
+    "build" for each strong preconditioner factorised, and a list of the
+    number of blocks of each."""
+    log, blocks_built = [], []
+    took = newton_module._Preconditioner.took
+    column_solvers = newton_module._column_solvers
+    monkeypatch.setattr(
+        newton_module._Preconditioner,
+        "took",
+        lambda self, products: log.append(products) or took(self, products),
+    )
+    monkeypatch.setattr(
+        newton_module,
+        "_column_solvers",
+        lambda blocks: (
+            log.append("build")
+            or blocks_built.append(len(blocks))
+            or column_solvers(blocks)
+        ),
+    )
+    return log, blocks_built
+
+
+def assert_switched_and_kept(log):
+    """Jacobi solves are cut after ``_SLOW_CG`` + 1 products; the strong
+    preconditioner is built after the first slow solve, then only after a
+    solve that took more than ``_SLOW_CG`` products, and kept for at least
+    one solve."""
+    slow = newton_module._SLOW_CG
+    first = log.index("build")
+    assert log[first - 1] == slow + 1
+    assert all(p <= slow + 1 for p in log[:first])
+    for before, item in itertools.pairwise(log[first:]):
+        assert (item == "build") == (before != "build" and before > slow)
+    solves_after = sum(item != "build" for item in log[first:])
+    assert log.count("build") < solves_after
+
+
 def test_multinomial_block_preconditioned_cg(digits, monkeypatch):
-    """The default multinomial path (block-preconditioned CG) versus the
-    full Hessian: same optimum."""
+    """The default multinomial path (CG, Jacobi then the per-class blocks,
+    kept across steps) versus the full Hessian: same optimum."""
     X, y = digits
     X, Y = X[:600], y[:600, None].astype(float)
+    log, blocks_built = record_preconditioning(monkeypatch)
     cg = solve("multinomial", X, Y, 10, 1e-3)
+    assert_switched_and_kept(log)
+    assert set(blocks_built) == {10}
     monkeypatch.setattr(newton_module, "_MAX_FULL_MULTINOMIAL", 10**6)
     full = solve("multinomial", X, Y, 10, 1e-3)
     assert rel_err(cg["theta"], full["theta"]) < 1e-8
@@ -425,7 +468,8 @@ def test_hinge_is_rejected():
 def test_slow_conjugate_gradients_switch_to_a_sampled_hessian(loss, K, monkeypatch):
     """Newton-CG on correlated dense columns: after a CG solve of more than
     ``_SLOW_CG`` products the preconditioner becomes the Hessian estimated
-    on sampled rows; the optimum is the assembled-Hessian one."""
+    on sampled rows, kept while solves are fast; the optimum is the
+    assembled-Hessian one."""
     rng = np.random.default_rng(0)
     n, d = 2500, 1100
     X = rng.standard_normal((n, 20)) @ rng.standard_normal((20, d))
@@ -438,15 +482,10 @@ def test_slow_conjugate_gradients_switch_to_a_sampled_hessian(loss, K, monkeypat
     else:
         Y = (Z > 0).astype(float) if K == 1 else Z.argmax(axis=1)[:, None] * 1.0
     monkeypatch.setattr(newton_module, "_MAX_GRAM", 0)  # squared error by CG
-    solves = []
-    column_solvers = newton_module._column_solvers
-    monkeypatch.setattr(
-        newton_module,
-        "_column_solvers",
-        lambda blocks: solves.append(len(blocks)) or column_solvers(blocks),
-    )
+    log, blocks_built = record_preconditioning(monkeypatch)
     result = solve(loss, X, Y, K, 1e-3)
-    assert result["converged"] and solves and set(solves) == {K}
+    assert result["converged"] and set(blocks_built) == {K}
+    assert_switched_and_kept(log)
     monkeypatch.setattr(newton_module, "_MAX_DENSE_HESSIAN", 10**6)
     assembled = solve(loss, X, Y, K, 1e-3)["theta"]
     assert rel_err(result["theta"], assembled) < 1e-8
