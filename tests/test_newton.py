@@ -372,29 +372,60 @@ def record_preconditioning(monkeypatch):
     return log, blocks_built
 
 
-def assert_switched_and_kept(log):
-    """Jacobi solves are cut after ``_SLOW_CG`` + 1 products; the strong
-    preconditioner is built after the first slow solve, then only after a
-    solve that took more than ``_SLOW_CG`` products, and kept for at least
-    one solve."""
+def assert_switched_and_kept(log, at_start=False):
+    """The strong preconditioner is built at the start (``at_start``) or
+    after the first slow solve, Jacobi solves before it being cut after
+    ``_SLOW_CG`` + 1 products; it is rebuilt only after a solve that took
+    more than ``_SLOW_CG`` products, and kept for at least one solve."""
     slow = newton_module._SLOW_CG
     first = log.index("build")
-    assert log[first - 1] == slow + 1
-    assert all(p <= slow + 1 for p in log[:first])
+    if at_start:
+        assert first == 0
+    else:
+        assert log[first - 1] == slow + 1
+        assert all(p <= slow + 1 for p in log[:first])
     for before, item in itertools.pairwise(log[first:]):
         assert (item == "build") == (before != "build" and before > slow)
     solves_after = sum(item != "build" for item in log[first:])
     assert log.count("build") < solves_after
 
 
-def test_multinomial_block_preconditioned_cg(digits, monkeypatch):
-    """The default multinomial path (CG, Jacobi then the per-class blocks,
-    kept across steps) versus the full Hessian: same optimum."""
+@pytest.mark.parametrize("m", [30, 300])  # batched inverses; factors
+def test_column_solvers_match_numpy(m):
+    """Each column's system solved (NumPy's solve); a singular block gets
+    the minimum-norm solution (NumPy's pinv)."""
+    rng = np.random.default_rng(0)
+    K = 4
+    A = rng.standard_normal((K, m, 2 * m))
+    blocks = A @ A.transpose(0, 2, 1) + 1e-3 * np.eye(m)
+    blocks[2] = A[2, :, :5] @ A[2, :, :5].T  # rank 5
+    r = rng.standard_normal((m, K))
+    r[:, 2] = A[2, :, :5] @ rng.standard_normal(5)  # in its range
+    expected = np.column_stack(
+        [
+            np.linalg.pinv(blocks[k]) @ r[:, k]
+            if k == 2
+            else np.linalg.solve(blocks[k], r[:, k])
+            for k in range(K)
+        ]
+    )
+    z = newton_module._column_solvers(blocks.copy())(r)
+    assert rel_err(z, expected) < 1e-8
+
+
+@pytest.mark.parametrize("blocks_at_start", [True, False])
+def test_multinomial_block_preconditioned_cg(digits, blocks_at_start, monkeypatch):
+    """The default multinomial path (CG preconditioned by the per-class
+    blocks, built at the start for m <= ``_MAX_BLOCKS_AT_START``, else after
+    a slow Jacobi solve, and kept across steps) versus the full Hessian:
+    same optimum."""
     X, y = digits
     X, Y = X[:600], y[:600, None].astype(float)
+    if not blocks_at_start:
+        monkeypatch.setattr(newton_module, "_MAX_BLOCKS_AT_START", 0)
     log, blocks_built = record_preconditioning(monkeypatch)
     cg = solve("multinomial", X, Y, 10, 1e-3)
-    assert_switched_and_kept(log)
+    assert_switched_and_kept(log, at_start=blocks_at_start)
     assert set(blocks_built) == {10}
     monkeypatch.setattr(newton_module, "_MAX_FULL_MULTINOMIAL", 10**6)
     full = solve("multinomial", X, Y, 10, 1e-3)
