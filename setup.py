@@ -31,6 +31,7 @@ CORE = [
 HEADERS = {
     "_team": ["thread_team.h"],
     "_data": ["dense_rows.h"],
+    "_norms": ["row_norms.h"],
     "_losses": ["vector_math.h"],
     "_lazy": ["vector_math.h"],
 }

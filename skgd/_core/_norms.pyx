@@ -13,7 +13,6 @@ threads.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport fabs
 import numpy as np
 import scipy.sparse as sp
 
@@ -24,70 +23,26 @@ cdef enum:
     N_OUT = 5
 
 
-cdef inline void _row_sums(const floating* x, Py_ssize_t m, double* l1,
-                           double* sq, double* max_abs) noexcept nogil:
-    """||x||_1, ||x||^2 and max(max_abs, ||x||_inf) of ``x[:m]``, with four
-    partial sums each (a single running sum would wait on every addition).
-    A NaN makes ``l1`` NaN."""
-    cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
-    cdef double q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0
-    cdef double v0, v1, v2, v3, top = max_abs[0]
-    cdef Py_ssize_t j = 0
-    while j + 4 <= m:
-        v0 = fabs(x[j])
-        v1 = fabs(x[j + 1])
-        v2 = fabs(x[j + 2])
-        v3 = fabs(x[j + 3])
-        a0 += v0
-        a1 += v1
-        a2 += v2
-        a3 += v3
-        q0 += v0 * v0
-        q1 += v1 * v1
-        q2 += v2 * v2
-        q3 += v3 * v3
-        top = max(top, max(max(v0, v1), max(v2, v3)))
-        j += 4
-    while j < m:
-        v0 = fabs(x[j])
-        a0 += v0
-        q0 += v0 * v0
-        top = max(top, v0)
-        j += 1
-    l1[0] = (a0 + a1) + (a2 + a3)
-    sq[0] = (q0 + q1) + (q2 + q3)
-    max_abs[0] = top
+cdef extern from "row_norms.h":
+    void chunk_norms_double "skgd_chunk_norms_double" (
+        const double* values, const Py_ssize_t* indptr, Py_ssize_t d,
+        const double* sw, Py_ssize_t lo, Py_ssize_t hi,
+        double* out) noexcept nogil
+    void chunk_norms_float "skgd_chunk_norms_float" (
+        const float* values, const Py_ssize_t* indptr, Py_ssize_t d,
+        const double* sw, Py_ssize_t lo, Py_ssize_t hi,
+        double* out) noexcept nogil
 
 
-cdef void _chunk(const floating* values, const Py_ssize_t* indptr, Py_ssize_t d,
-                 const double* sw, Py_ssize_t lo, Py_ssize_t hi,
-                 double* out) noexcept nogil:
+cdef inline void _chunk(const floating* values, const Py_ssize_t* indptr,
+                        Py_ssize_t d, const double* sw, Py_ssize_t lo,
+                        Py_ssize_t hi, double* out) noexcept nogil:
     """The N_OUT results of ``weighted_row_norms`` over the rows lo .. hi - 1
-    (dense rows of d values when ``indptr`` is NULL, else CSR; unit
-    weights when ``sw`` is NULL)."""
-    cdef Py_ssize_t i
-    cdef double l1, sq, s = 1.0, sum_l1 = 0.0, sum_sq = 0.0, max_sq = 0.0
-    cdef double total = 0.0, max_abs = 0.0
-    for i in range(lo, hi):
-        if indptr == NULL:
-            _row_sums(values + i * d, d, &l1, &sq, &max_abs)
-        else:
-            _row_sums(values + indptr[i], indptr[i + 1] - indptr[i], &l1, &sq,
-                      &max_abs)
-        total += l1
-        if sw != NULL:
-            s = sw[i]
-            if s == 0.0:
-                continue
-        sum_l1 += s * l1
-        sum_sq += s * sq
-        if sq > max_sq:
-            max_sq = sq
-    out[0] = sum_l1
-    out[1] = sum_sq
-    out[2] = max_sq
-    out[3] = total
-    out[4] = max_abs
+    (``row_norms.h``)."""
+    if floating is double:
+        chunk_norms_double(values, indptr, d, sw, lo, hi, out)
+    else:
+        chunk_norms_float(values, indptr, d, sw, lo, hi, out)
 
 
 cdef void _sums(const floating* values, const Py_ssize_t* indptr,
