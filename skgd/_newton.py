@@ -486,14 +486,26 @@ def _logsumexp(Z):
     dispatch: a third of a small multinomial Newton fit.)
     """
     top = Z.max(axis=1)
-    return top + np.log(np.exp(Z - top[:, None]).sum(axis=1))
+    return top + np.log(_row_sums(np.exp(Z - top[:, None])))
 
 
 def _softmax(Z):
     """Row-wise softmax of finite Z, shifted by the row maxima."""
     E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    E /= E.sum(axis=1, keepdims=True)
+    E /= _row_sums(E)[:, None]
     return E
+
+
+def _row_sums(A):
+    """``A.sum(axis=1)`` of an (n, K) array: NumPy's reduction along a short
+    last axis was 4-6x slower than einsum's loop (n = 1347 and 200000,
+    K = 10), a tenth of a small multinomial Newton fit."""
+    return np.einsum("ik->i", A)
+
+
+def _column_sums(A):
+    """``A.sum(axis=0)`` of an (n, K) array (see :func:`_row_sums`)."""
+    return np.einsum("ik->k", A)
 
 
 class _MultinomialLogLoss(_RowLoss):
@@ -858,7 +870,7 @@ def _direction(lossf, X, Z, w, alpha, fit_intercept, g, preconditioner):
 def _objective(lossf, Z, w, alpha, W):
     """J from the decision values Z and the weights W."""
     data = sum(
-        w[part] @ lossf.rows(part).value(Z[part]).sum(axis=1)
+        w[part] @ _row_sums(lossf.rows(part).value(Z[part]))
         for part in _row_chunks(*Z.shape)
     )
     return float(data + 0.5 * alpha * np.sum(W * W))
@@ -874,13 +886,13 @@ def _gradient(lossf, X, Z, w, alpha, W, fit_intercept):
         for part in _row_chunks(*Z.shape):
             G[part] = lossf.rows(part).derivative(Z[part]) * w[part, None]
         gW = _xt_dot(X, G) + alpha * W
-        return gW, (G.sum(axis=0) if fit_intercept else np.zeros(W.shape[1]))
+        return gW, (_column_sums(G) if fit_intercept else np.zeros(W.shape[1]))
     gW, gb = alpha * W, np.zeros(W.shape[1])
     for start, stop, B in _blocks(X, X.shape[1]):
         part = slice(start, stop)
         G = lossf.rows(part).derivative(Z[part]) * w[part, None]
         gW += B.T @ G
-        gb += G.sum(axis=0)
+        gb += _column_sums(G)
     return gW, (gb if fit_intercept else np.zeros(W.shape[1]))
 
 
@@ -1297,7 +1309,7 @@ def _spd_inverse(A):
 def _curvature_times(lossf, curv, w, dZ):
     """Row Hessians of the loss times dZ, weighted by w (n_rows x K)."""
     if lossf.coupled:
-        return w[:, None] * curv * (dZ - np.sum(curv * dZ, axis=1, keepdims=True))
+        return w[:, None] * curv * (dZ - np.einsum("ik,ik->i", curv, dZ)[:, None])
     return (w[:, None] * curv) * dZ
 
 
@@ -1324,7 +1336,7 @@ def _hessian_product(lossf, X, curv, w, alpha, fit_intercept, V):
         R = _curvature_times(lossf, curv[start:stop], w[start:stop], dZ)
         out[:d] += B.T @ R
         if fit_intercept:
-            out[d] += R.sum(axis=0)
+            out[d] += _column_sums(R)
     out[:d] += alpha * V[:d]
     return out
 
@@ -1353,7 +1365,7 @@ def _hessian_diagonal(lossf, X, curv, w, alpha, fit_intercept):
         for start, stop, B in _blocks(X, d):
             out[:d] += (B * B).T @ C[start:stop]
     if fit_intercept:
-        out[d] = C.sum(axis=0)
+        out[d] = _column_sums(C)
     out[:d] += alpha
     return out
 
