@@ -191,11 +191,11 @@ def newton_solve(
       CG fast (``_Preconditioner``), applied as K inverses in one batched
       product. Against blocks built at every step and applied by K
       triangular solves (twentieth session, one run of five fits each):
-      load_digits 48 -> 41 ms (its 1347-row training split in
-      ``bench_small.py`` 29 -> 25 ms), raw 65 -> 46;
-      make_classification 20000 x 100, K = 10 452 -> 227 ms, its features
-      scaled over 1e-2..1e2 641 -> 339; 5000 x 300, K = 5 304 -> 72;
-      5000 x 200, K = 10, scaled, 901 -> 154. Beyond m = 1024
+      load_digits 48 -> 37 ms (its 1347-row training split in
+      ``bench_small.py`` 31 -> 24.5 ms), raw 65 -> 42;
+      make_classification 20000 x 100, K = 10 452 -> 215 ms, its features
+      scaled over 1e-2..1e2 641 -> 315; 5000 x 300, K = 5 304 -> 76;
+      5000 x 200, K = 10, scaled, 901 -> 148. Beyond m = 1024
       the preconditioner is Jacobi.
 
     CG stops at a relative residual ``min(0.5, sqrt(||g||))`` (superlinear
@@ -1194,6 +1194,7 @@ class _Preconditioner:
 
     def __init__(self, lossf, X, w, alpha, fit_intercept):
         self._args = (lossf, X, w, alpha, fit_intercept)
+        self._has_strong = _has_strong_preconditioner(lossf, X, fit_intercept)
         self._strong = None  # the kept strong preconditioner
         # Use the strong one: a solve was slow, or the blocks are cheap.
         m = X.shape[1] + bool(fit_intercept)
@@ -1203,16 +1204,12 @@ class _Preconditioner:
     def at(self, curv):
         """``(apply, budget)``: the preconditioner to use at curvature
         ``curv`` and the most products its solve may take."""
-        lossf, X, w, alpha, fit_intercept = self._args
-        if self._switched and (self._strong is None or self._last > _SLOW_CG):
-            self._strong = _strong_preconditioner(
-                lossf, X, curv, w, alpha, fit_intercept
-            )
-        if self._switched and self._strong is not None:
+        if self._has_strong and self._switched:
+            if self._strong is None or self._last > _SLOW_CG:
+                self._strong = _strong_preconditioner(*self._args, curv)
             return self._strong, np.inf
-        jacobi = _jacobi_preconditioner(lossf, X, curv, w, alpha, fit_intercept)
-        has_strong = _has_strong_preconditioner(lossf, X, fit_intercept)
-        return jacobi, (_SLOW_CG + 1 if has_strong else np.inf)
+        jacobi = _jacobi_preconditioner(*self._args, curv)
+        return jacobi, (_SLOW_CG + 1 if self._has_strong else np.inf)
 
     def took(self, products):
         """Record the products of the solve just made."""
@@ -1228,9 +1225,9 @@ def _has_strong_preconditioner(lossf, X, fit_intercept):
     return not sp.issparse(X) and m <= _MAX_SAMPLED_HESSIAN
 
 
-def _strong_preconditioner(lossf, X, curv, w, alpha, fit_intercept):
-    """A function applying an approximate inverse Hessian to (m, K) arrays,
-    or None where :func:`_has_strong_preconditioner` says there is none.
+def _strong_preconditioner(lossf, X, w, alpha, fit_intercept, curv):
+    """A function applying an approximate inverse Hessian to (m, K) arrays
+    (for the problems of :func:`_has_strong_preconditioner`).
 
     Multinomial with m <= ``_MAX_DENSE_HESSIAN``: the block-diagonal part of
     the Hessian (one (m x m) block per class, ``X^T diag(w p_k (1 - p_k)) X``),
@@ -1242,8 +1239,6 @@ def _strong_preconditioner(lossf, X, curv, w, alpha, fit_intercept):
     ``_SAMPLE_ROWS_PER_UNKNOWN`` m evenly spaced rows (weights scaled by
     n over the rows sampled), factorised.
     """
-    if not _has_strong_preconditioner(lossf, X, fit_intercept):
-        return None
     n, d = X.shape
     m = d + bool(fit_intercept)
     if lossf.coupled:
@@ -1261,7 +1256,7 @@ def _strong_preconditioner(lossf, X, curv, w, alpha, fit_intercept):
     return _column_solvers(_diagonal_hessians(X[rows], C, alpha, fit_intercept))
 
 
-def _jacobi_preconditioner(lossf, X, curv, w, alpha, fit_intercept):
+def _jacobi_preconditioner(lossf, X, w, alpha, fit_intercept, curv):
     """The inverse Hessian diagonal as a function on (m, K) arrays
     (multinomial results centred over the classes)."""
     diag = _hessian_diagonal(lossf, X, curv, w, alpha, fit_intercept)
