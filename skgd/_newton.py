@@ -1291,13 +1291,9 @@ def _column_solvers(blocks):
 
 
 def _spd_inverse(A):
-    """The inverse of a symmetric positive semi-definite A: from its
-    Cholesky factor, the pseudo-inverse where that fails; symmetric."""
-    try:
-        factor = cho_factor(A, check_finite=False)
-    except LinAlgError:
-        return pinvh(A, check_finite=False)
-    inverse = cho_solve(factor, np.eye(A.shape[0]), check_finite=False)
+    """The inverse of a symmetric positive semi-definite A, symmetric: by
+    :func:`_spd_solver` (Cholesky; the pseudo-inverse where that fails)."""
+    inverse = _spd_solver(A, 1.0)(np.eye(A.shape[0]))
     return 0.5 * (inverse + inverse.T)
 
 
