@@ -38,6 +38,9 @@ cdef class LazyL2:
     cdef Py_ssize_t n_parts
     cdef int filter_split
     cdef Py_ssize_t[::1] cols
+    # The batch number (from 1) that last listed each column.
+    cdef int[::1] seen
+    cdef int batch
     cdef Py_ssize_t n_cols[2]
     cdef double[::1] partial  # three sums per column part
     cdef Py_ssize_t[::1] bias_coords

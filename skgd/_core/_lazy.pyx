@@ -29,10 +29,11 @@ per epoch). A batch is worked in two column parts of the dataset (see
 _data.pxd; on rows with unsorted indices, two parts that filter the rows
 by column), on two threads for large batches, each part in its thread:
 
-* ``forward``: a first read of the batch lists the part's columns (a NaN
-  gradient marks a column not yet seen in the batch: a short loop that
-  keeps many cache misses in flight), their records are brought up to
-  date with gradient alpha W, then Z = X_B W (and X_B avg). The catch-up
+* ``forward``: a first read of the batch lists the part's columns (a
+  compact array of batch numbers, not the records, marks the columns
+  seen: a short loop over a small array, so that the batch's rows are
+  read with many cache misses in flight), their records are brought up
+  to date with gradient alpha W, then Z = X_B W (and X_B avg). The catch-up
   goes by blocks of columns: their gaps, the rule's rates (a loop per
   rule), the decays in one vector loop (libmvec's exp), then the records'
   updates; no column waits for the one before it (adam epoch on
@@ -54,7 +55,8 @@ this costs O(d K) per update.
 """
 
 from cython cimport floating
-from libc.math cimport INFINITY, NAN, exp, log1p
+from libc.limits cimport INT_MAX
+from libc.math cimport INFINITY, exp, log1p
 import numpy as np
 
 from ._data cimport CSRDataset, prefetch, prefetch_csr_rows
@@ -84,10 +86,11 @@ cdef Py_ssize_t CATCH_UP_BLOCK = 256
 cdef enum:
     CATCH_LOG_DECAY, CATCH_GAP, CATCH_AVG_GAP, CATCH_RATE, CATCH_DECAY, \
         CATCH_MISSED, CATCH_STATE, CATCH_ARRAYS
-# A catch-up fetches the record of the column this many ahead (the records,
-# read by the batch's first pass, are in L2, not L1: catch-up 34 -> 28 ms
-# per adam epoch in the low part).
-cdef Py_ssize_t CATCH_UP_PREFETCH = 8
+# A catch-up fetches the record of the column this many ahead: its first
+# read of the record. (The listing marked the columns in the records before
+# and the catch-up fetched 8 ahead: adam epoch on bench_sparse 64-65 -> 62
+# ms, 84 -> 75 with its columns permuted.)
+cdef Py_ssize_t CATCH_UP_PREFETCH = 16
 
 
 cdef extern from *:
@@ -184,11 +187,13 @@ cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
                          Py_ssize_t B, int split, Py_ssize_t q,
                          Py_ssize_t* cols) noexcept nogil:
     """List in ``cols`` the columns of row r's values starts[r] .. ends[r]
-    - 1 not yet seen in the batch (their gradient NaN, set to 0 here);
-    returns their number. The first read of a shuffled batch, and of the
-    records: a short loop, so that many cache misses are in flight."""
-    cdef Py_ssize_t i, r, p, m = 0
-    cdef double* g
+    - 1 not yet seen in the batch (``seen`` not the batch's number, set
+    here); returns their number. The first read of a shuffled batch: a
+    short loop on a small array, so that many cache misses are in flight
+    (the records are fetched ahead by the catch-up)."""
+    cdef Py_ssize_t i, r, p, j, m = 0
+    cdef int* seen = &lz.seen[0]
+    cdef int batch = lz.batch
     for i in range(B):
         if rows != NULL:
             prefetch_csr_rows(data, sizeof(floating), indices, starts, ends,
@@ -197,10 +202,10 @@ cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
         for p in range(starts[r], ends[r]):
             if _skip(indices, p, split, q):
                 continue
-            g = lz.rec + indices[p] * lz.R + lz.off_g
-            if g[0] != g[0]:
-                g[0] = 0.0
-                cols[m] = indices[p]
+            j = indices[p]
+            if seen[j] != batch:
+                seen[j] = batch
+                cols[m] = j
                 m += 1
     return m
 
@@ -306,6 +311,7 @@ cdef class LazyL2:
         self.sum_b = np.zeros(max(P - self.dK, 1))
         # Part q's columns of a batch at cols[q d:].
         self.cols = np.zeros(max(2 * d, 1), dtype=np.intp)
+        self.seen = np.zeros(max(d, 1), dtype=np.intc)
         self.partial = np.zeros(2 * PART)
         # The dataset's column parts; on rows with unsorted indices, two
         # parts that filter whole rows by column (each thread reads every
@@ -348,7 +354,7 @@ cdef class LazyL2:
             for k in range(self.K):
                 i = j * self.K + k
                 r[k] = W[i]
-                r[self.off_g + k] = NAN
+                r[self.off_g + k] = 0.0
                 for s in range(self.n_state):
                     r[(2 + s) * self.K + k] = opt.state(s)[i]
                 if self.averaging:
@@ -536,6 +542,10 @@ cdef class LazyL2:
         cdef double* Z2 = Zavg if averaged else NULL
         self._prepare(opt, t)
         self.call = LazyCall(<void*>opt, rows, start, B, t, 0.0, Z, Z2, NULL)
+        if self.batch == INT_MAX:
+            self.seen[:] = 0
+            self.batch = 0
+        self.batch += 1
         self.data.run_parts(_lazy_forward_part, <void*>self, B, self.n_parts)
         self.sq_batch = 0.0
         for q in range(self.n_parts):
@@ -568,7 +578,6 @@ cdef class LazyL2:
                     r[self.off_avg + k] = r[self.off_sum + k] * inv_n
                     d_sq_avg += r[self.off_avg + k] * r[self.off_avg + k] \
                         - old * old
-            r[self.off_g] = NAN
             r[self.off_stamp] = self.log_a
             r[self.off_stamp + 1] = t
         part[0] = sq_w
@@ -618,7 +627,7 @@ cdef class LazyL2:
         self._catch_up_all(opt, t - 1.0)
         for j in range(self.d):
             r = self.rec + j * self.R
-            if r[self.off_g] != r[self.off_g]:  # not in the batch
+            if self.seen[j] != self.batch:  # not in the batch
                 for k in range(self.K):
                     r[self.off_g + k] = self.alpha * r[k]
             cols[j] = j
