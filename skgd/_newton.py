@@ -29,15 +29,18 @@ rows contribute exact zeros, so an integer weight is exactly a repeated row.
 """
 
 import contextlib
+import contextvars
 import copy
 import numbers
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh, pinvh
 from scipy.optimize import brentq
 from scipy.special import expit
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
 
 from ._core import _csr_products
@@ -96,6 +99,20 @@ _MAX_GRAM = 4096
 # d = 100, K = 5). Large Hessians keep the threads for machines whose cores
 # are real; small problems never gain from them.
 _SMALL_WORK = 10_000_000
+
+# The row blocks of an assembled Hessian or Gram matrix are summed in this
+# many fixed groups (block i in group i % _BLOCK_GROUPS, the groups added in
+# order) in a solve on dense X with n d >= _SMALL_WORK, so that the sum
+# does not depend on the number of threads that run the groups. The groups
+# run on threads, BLAS on one thread each: OpenBLAS's own threads split the
+# small d x d output of a tall-skinny syrk and gained nothing (200000 x 100:
+# 65 ms on one thread or two, 37 ms on two groups' threads).
+_BLOCK_GROUPS = 4
+
+# Threads that run the groups (``_map_groups``), 0 for no groups: set by
+# ``newton_solve`` for dense X of _SMALL_WORK values (n d) or more; 0
+# elsewhere (``block_terms`` in Dask's workers, the groups' own threads).
+_GROUP_THREADS = contextvars.ContextVar("skgd_group_threads", default=0)
 
 # Armijo sufficient-decrease constant and the most halvings of the step.
 _ARMIJO = 1e-4
@@ -231,7 +248,7 @@ def newton_solve(
     theta = np.zeros(d * K + K) if theta0 is None else np.array(theta0, float)
     problem = _Problem(loss, X, Y, w, alpha, fit_intercept, K)
     work = (X.nnz if sp.issparse(X) else n * d) * K
-    with _blas_threads(work):
+    with _solve_threads(X, work):
         if max_norm is not None:
             return _norm_constrained(
                 problem, float(max_norm), theta, tol, max_iter, callback
@@ -422,6 +439,34 @@ def _blas_threads(work):
     """
     if work >= _SMALL_WORK:
         return contextlib.nullcontext()
+    return _one_blas_thread()
+
+
+@contextlib.contextmanager
+def _solve_threads(X, work):
+    """The threads of a solve of ``work`` = n d K (nnz K): on dense X of n d
+    >= ``_SMALL_WORK`` values, BLAS on one thread and the groups of row
+    blocks on the machine's threads (``_map_groups``); elsewhere
+    ``_blas_threads``. (OpenBLAS's threads, woken by any threaded call,
+    even a dot product in the line search, spin for a while after it: they
+    took the second core from the groups, 200000 x 100 log loss Hessian 37
+    ms alone, 55-70 ms in the solve. Smaller X keeps BLAS's threads: on
+    5000 x 200 x 10 classes a Hessian product took 1.4 ms on two BLAS
+    threads, 2.6 on the groups' threads.)"""
+    if sp.issparse(X) or X.shape[0] * X.shape[1] < _SMALL_WORK:
+        with _blas_threads(work):
+            yield
+        return
+    token = _GROUP_THREADS.set(_openmp_effective_n_threads())
+    try:
+        with _one_blas_thread():
+            yield
+    finally:
+        _GROUP_THREADS.reset(token)
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs on one thread."""
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
@@ -639,7 +684,7 @@ _LOSSES = {
 # ----------------------------------------------------- passes over X ---
 
 
-def _blocks(X, width):
+def _blocks(X, width, group=None):
     """Row blocks of X as float64, one at a time.
 
     Parameters
@@ -650,6 +695,8 @@ def _blocks(X, width):
         float64 values per row of the largest temporary made from a block
         (d, or d * K); dense blocks have ``_BLOCK_BYTES / (8 width)`` rows
         (at least ``_MIN_BLOCK_ROWS``).
+    group : int, optional
+        Only the blocks i with ``i % _BLOCK_GROUPS == group``.
 
     Yields
     ------
@@ -666,12 +713,58 @@ def _blocks(X, width):
     else:
         rows = _BLOCK_BYTES // (8 * max(width, 1))
     rows = max(rows, _MIN_BLOCK_ROWS)
-    for start in range(0, n, rows):
+    first, step = (0, 1) if group is None else (group, _BLOCK_GROUPS)
+    for start in range(first * rows, n, step * rows):
         stop = min(start + rows, n)
         block = X[start:stop]
         if block.dtype != np.float64:
             block = block.astype(np.float64)
         yield start, stop, block
+
+
+def _map_groups(fn):
+    """``[fn(group) for group in range(_BLOCK_GROUPS)]``, on
+    ``_GROUP_THREADS`` threads."""
+    threads = min(_BLOCK_GROUPS, _GROUP_THREADS.get())
+    if threads == 1:
+        return [fn(group) for group in range(_BLOCK_GROUPS)]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, range(_BLOCK_GROUPS)))
+
+
+def _for_blocks(X, width, fn):
+    """``fn(start, stop, B)`` for the row blocks of X (``_blocks(X,
+    width)``), in groups on threads in a large dense solve."""
+
+    def run(group):
+        for start, stop, B in _blocks(X, width, group):
+            fn(start, stop, B)
+
+    if _GROUP_THREADS.get():
+        _map_groups(run)
+    else:
+        run(None)
+
+
+def _block_sums(X, width, add_block, shape):
+    """The sum over the row blocks of X (``_blocks(X, width)``) of what
+    ``add_block(out, start, stop, B)`` adds to ``out``, an array of
+    ``shape``; in a large dense solve, in groups on threads, the groups'
+    sums added in group order."""
+
+    def group_sum(group):
+        out = np.zeros(shape)
+        for start, stop, B in _blocks(X, width, group):
+            add_block(out, start, stop, B)
+        return out
+
+    if not _GROUP_THREADS.get():
+        return group_sum(None)
+    sums = _map_groups(group_sum)
+    total = sums[0]
+    for other in sums[1:]:
+        total += other
+    return total
 
 
 def _row_chunks(n, K):
@@ -701,9 +794,12 @@ def _decision(X, W, b):
         Z += b
         return Z
     Z = np.empty((X.shape[0], W.shape[1]))
-    for start, stop, B in _blocks(X, X.shape[1]):
-        Z[start:stop] = B @ W
-    Z += b
+
+    def decide(start, stop, B):
+        np.matmul(B, W, out=Z[start:stop])
+        Z[start:stop] += b
+
+    _for_blocks(X, X.shape[1], decide)
     return Z
 
 
@@ -713,10 +809,11 @@ def _xt_dot(X, G):
     if sp.issparse(X):
         threads = _sparse_threads(X, G.shape[1])
         return _csr_products.csr_transpose_times(X, G, n_threads=threads)
-    out = np.zeros((X.shape[1], G.shape[1]))
-    for start, stop, B in _blocks(X, X.shape[1]):
+
+    def add_block(out, start, stop, B):
         out += B.T @ G[start:stop]
-    return out
+
+    return _block_sums(X, X.shape[1], add_block, (X.shape[1], G.shape[1]))
 
 
 def _weighted_gram(B, c, overwrite=False):
@@ -879,21 +976,15 @@ def _objective(lossf, Z, w, alpha, W):
 def _gradient(lossf, X, Z, w, alpha, W, fit_intercept):
     """Gradient of J: ``(X^T G + alpha W, column sums of G)``, G = w * loss'.
 
-    For dense X, G is formed block by block, never for all rows at once.
+    G (n x K, like Z) is formed in row chunks, then multiplied in one
+    ``_xt_dot`` (for dense X, the blocks' derivatives on the groups'
+    threads took turns with the GIL: 200000 x 100, 11 -> 13-19 ms).
     """
-    if sp.issparse(X):
-        G = np.empty_like(Z)
-        for part in _row_chunks(*Z.shape):
-            G[part] = lossf.rows(part).derivative(Z[part]) * w[part, None]
-        gW = _xt_dot(X, G) + alpha * W
-        return gW, (_column_sums(G) if fit_intercept else np.zeros(W.shape[1]))
-    gW, gb = alpha * W, np.zeros(W.shape[1])
-    for start, stop, B in _blocks(X, X.shape[1]):
-        part = slice(start, stop)
-        G = lossf.rows(part).derivative(Z[part]) * w[part, None]
-        gW += B.T @ G
-        gb += _column_sums(G)
-    return gW, (gb if fit_intercept else np.zeros(W.shape[1]))
+    G = np.empty_like(Z)
+    for part in _row_chunks(*Z.shape):
+        G[part] = lossf.rows(part).derivative(Z[part]) * w[part, None]
+    gW = _xt_dot(X, G) + alpha * W
+    return gW, (_column_sums(G) if fit_intercept else np.zeros(W.shape[1]))
 
 
 def _max_abs(gW, gb):
@@ -1043,8 +1134,8 @@ def _diagonal_hessians(X, C, alpha, fit_intercept):
     ndarray of shape (K, m, m), m = d + fit_intercept
     """
     d, K = X.shape[1], C.shape[1]
-    H = np.zeros((K, d + bool(fit_intercept), d + bool(fit_intercept)))
-    for start, stop, B in _blocks(X, d):
+
+    def add_block(H, start, stop, B):
         for k in range(K):
             c = C[start:stop, k]
             rows = np.flatnonzero(c)
@@ -1057,6 +1148,9 @@ def _diagonal_hessians(X, C, alpha, fit_intercept):
             if fit_intercept:
                 H[k, :d, d] += moment
                 H[k, d, d] += ck.sum()
+
+    m = d + bool(fit_intercept)
+    H = _block_sums(X, d, add_block, (K, m, m))
     if fit_intercept:
         H[:, d, :d] = H[:, :d, d]
     idx = np.arange(d)
@@ -1091,8 +1185,8 @@ def _multinomial_hessian(X, P, w, alpha, fit_intercept):
     """
     d, K = X.shape[1], P.shape[1]
     m = d + bool(fit_intercept)
-    H = np.zeros((m, K, m, K))
-    for start, stop, B in _blocks(X, d * K):
+
+    def add_block(H, start, stop, B):
         p, ws = P[start:stop], w[start:stop]
         rows = np.flatnonzero(ws)
         if rows.size < 0.8 * ws.size:
@@ -1116,6 +1210,8 @@ def _multinomial_hessian(X, P, w, alpha, fit_intercept):
         if fit_intercept:
             H[:d, :, d, :] += (B.T @ T.reshape(-1, K * K)).reshape(d, K, K)
             H[d, :, d, :] += T.sum(axis=0)
+
+    H = _block_sums(X, d * K, add_block, (m, K, m, K))
     if fit_intercept:
         H[d, :, :d, :] = H[:d, :, d, :].transpose(1, 0, 2)
     H = H.reshape(m * K, m * K)
@@ -1319,8 +1415,8 @@ def _hessian_product(lossf, X, curv, w, alpha, fit_intercept, V):
         )
         out_W += alpha * V[:d]
         return np.vstack([out_W, out_b[None]]) if fit_intercept else out_W
-    out = np.zeros_like(V)
-    for start, stop, B in _blocks(X, d):
+
+    def add_block(out, start, stop, B):
         dZ = B @ V[:d]
         if fit_intercept:
             dZ += V[d]
@@ -1328,6 +1424,8 @@ def _hessian_product(lossf, X, curv, w, alpha, fit_intercept, V):
         out[:d] += B.T @ R
         if fit_intercept:
             out[d] += _column_sums(R)
+
+    out = _block_sums(X, d, add_block, V.shape)
     out[:d] += alpha * V[:d]
     return out
 
@@ -1353,8 +1451,11 @@ def _hessian_diagonal(lossf, X, curv, w, alpha, fit_intercept):
         threads = _sparse_threads(X, C.shape[1])
         out[:d] = _csr_products.csr_transpose_times(X, C, True, threads)
     else:
-        for start, stop, B in _blocks(X, d):
-            out[:d] += (B * B).T @ C[start:stop]
+
+        def add_block(out, start, stop, B):
+            out += (B * B).T @ C[start:stop]
+
+        out[:d] = _block_sums(X, d, add_block, (d, C.shape[1]))
     if fit_intercept:
         out[d] = _column_sums(C)
     out[:d] += alpha
@@ -1462,16 +1563,19 @@ def _centred_gram(X, Y, w, mu_x, mu_y):
     (``sum w = 1``). ``X^T diag(w) Yc`` needs no correction: ``sum w Yc = 0``.
     """
     d, K = X.shape[1], Y.shape[1]
-    G, R = np.zeros((d, d)), np.zeros((d, K))
-    for start, stop, B in _blocks(X, d):
+
+    def add_block(out, start, stop, B):  # out = [G, R]
         ws = w[start:stop]
-        R += B.T @ (ws[:, None] * (Y[start:stop] - mu_y))
+        out[:, d:] += B.T @ (ws[:, None] * (Y[start:stop] - mu_y))
         if sp.issparse(B):
-            G += _weighted_gram(B, ws)
+            out[:, :d] += _weighted_gram(B, ws)
         else:
             Bc = B - mu_x
             Bc *= np.sqrt(ws)[:, None]
-            G += Bc.T @ Bc
+            out[:, :d] += Bc.T @ Bc
+
+    GR = _block_sums(X, d, add_block, (d, d + K))
+    G, R = GR[:, :d], GR[:, d:]
     if sp.issparse(X):
         G -= np.outer(mu_x, mu_x)
     return G, R

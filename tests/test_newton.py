@@ -18,7 +18,7 @@ from sklearn.datasets import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import skgd._newton as newton_module
 from skgd._newton import newton_solve
@@ -443,6 +443,48 @@ def test_warm_start_and_max_iter():
     assert rel_err(warm["theta"], optimum["theta"]) < 1e-9
     again = solve("log_loss", X, Y, 1, 1e-3, theta0=optimum["theta"])
     assert again["n_iter"] == 1 and again["converged"]
+
+
+@pytest.mark.parametrize("path", ["assembled", "cg"])
+@pytest.mark.parametrize(("loss", "K"), LOSSES, ids=LOSS_IDS)
+def test_grouped_row_blocks_do_not_depend_on_threads(loss, K, path, monkeypatch):
+    """Large dense X: the row blocks' sums (Hessians, Gram matrices,
+    products) are taken in fixed groups, on threads. Shrunk here so that 3000
+    x 12 has 30 blocks in groups: the answer is the same bit for bit on one
+    thread or two (which ran the groups on a pool), and the ungrouped one to
+    rounding; a solve leaves BLAS's threads as it found them."""
+    X, Y = problem(loss, K, n=3000, d=12)
+    if path == "cg":
+        monkeypatch.setattr(newton_module, "_MAX_DENSE_HESSIAN", 0)
+        monkeypatch.setattr(newton_module, "_MAX_FULL_MULTINOMIAL", 0)
+        monkeypatch.setattr(newton_module, "_MAX_GRAM", 0)
+    reference = solve(loss, X, Y, K, 1e-2)["theta"]
+    monkeypatch.setattr(newton_module, "_SMALL_WORK", 1)  # grouped from n d K = 1
+    monkeypatch.setattr(newton_module, "_BLOCK_BYTES", 8 * 12 * 100)
+    monkeypatch.setattr(newton_module, "_MIN_BLOCK_ROWS", 1)
+    pools = []
+
+    class RecordedPool(newton_module.ThreadPoolExecutor):
+        def __init__(self, threads):
+            pools.append(threads)
+            super().__init__(threads)
+
+    monkeypatch.setattr(newton_module, "ThreadPoolExecutor", RecordedPool)
+    thetas = []
+    for threads in (1, 2):
+        monkeypatch.setattr(
+            newton_module, "_openmp_effective_n_threads", lambda n=threads: n
+        )
+        blas_before = threadpool_info()
+        result = solve(loss, X, Y, K, 1e-2)
+        assert threadpool_info() == blas_before
+        assert newton_module._GROUP_THREADS.get() == 0
+        assert result["converged"]
+        thetas.append(result["theta"])
+        assert bool(pools) == (threads == 2)
+    assert np.array_equal(thetas[0], thetas[1])
+    assert rel_err(thetas[0], reference) < 1e-9
+    assert not np.array_equal(thetas[0], reference)  # the sums were grouped
 
 
 def test_no_n_by_d_float64_copy():
