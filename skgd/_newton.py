@@ -441,11 +441,7 @@ _CONTROLLER = []
 
 
 def _blas_threads(work):
-    """One BLAS thread for small problems (see ``_SMALL_WORK``).
-
-    The ``ThreadpoolController`` is built once (building it scans the loaded
-    libraries, ~5 ms, longer than a whole small solve; limiting is ~0.04 ms).
-    """
+    """One BLAS thread for small problems (see ``_SMALL_WORK``)."""
     if work >= _SMALL_WORK:
         return contextlib.nullcontext()
     return _one_blas_thread()
@@ -475,7 +471,11 @@ def _solve_threads(X, work):
 
 
 def _one_blas_thread():
-    """A context in which BLAS runs on one thread."""
+    """A context in which BLAS runs on one thread.
+
+    The ``ThreadpoolController`` is built once (building it scans the loaded
+    libraries, ~5 ms, longer than a whole small solve; limiting is ~0.04 ms).
+    """
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
@@ -1584,7 +1584,7 @@ def _centred_gram(X, Y, w, mu_x, mu_y):
             out[:, :d] += Bc.T @ Bc
 
     GR = _block_sums(X, d, add_block, (d, d + K))
-    G, R = GR[:, :d], GR[:, d:]
+    G, R = np.ascontiguousarray(GR[:, :d]), np.ascontiguousarray(GR[:, d:])
     if sp.issparse(X):
         G -= np.outer(mu_x, mu_x)
     return G, R
