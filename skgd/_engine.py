@@ -112,7 +112,8 @@ _blas_controller = None
 
 def single_threaded_blas():
     """A context in which BLAS runs on one thread, for the NumPy products
-    between epochs (early stopping's validation score).
+    between epochs (early stopping's validation score) and for Newton's
+    small solves and its grouped passes over large dense X (``_newton``).
 
     After a threaded call OpenBLAS's threads spin for ~0.1 s and take the
     cores from the next epoch's OpenMP threads: 400k x 100 with

@@ -41,10 +41,9 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh, pinvh
 from scipy.optimize import brentq
 from scipy.special import expit
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-from threadpoolctl import ThreadpoolController
 
 from ._core import _csr_products
-from ._engine import pass_threads
+from ._engine import pass_threads, single_threaded_blas
 
 # Bytes of float64 per row block (a block of X, or of its products with the
 # K columns), but at least _MIN_BLOCK_ROWS rows so that each rank-k update of
@@ -437,14 +436,11 @@ def _split_theta(theta, d, K, fit_intercept):
     return W, b
 
 
-_CONTROLLER = []
-
-
 def _blas_threads(work):
     """One BLAS thread for small problems (see ``_SMALL_WORK``)."""
     if work >= _SMALL_WORK:
         return contextlib.nullcontext()
-    return _one_blas_thread()
+    return single_threaded_blas()
 
 
 @contextlib.contextmanager
@@ -464,21 +460,10 @@ def _solve_threads(X, work):
         return
     token = _GROUP_THREADS.set(_openmp_effective_n_threads())
     try:
-        with _one_blas_thread():
+        with single_threaded_blas():
             yield
     finally:
         _GROUP_THREADS.reset(token)
-
-
-def _one_blas_thread():
-    """A context in which BLAS runs on one thread.
-
-    The ``ThreadpoolController`` is built once (building it scans the loaded
-    libraries, ~5 ms, longer than a whole small solve; limiting is ~0.04 ms).
-    """
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 # ---------------------------------------------------------------- losses ---
@@ -1389,7 +1374,7 @@ def _column_solvers(blocks):
         return lambda r: np.column_stack(
             [solve(r[:, k]) for k, solve in enumerate(solvers)]
         )
-    with _blas_threads(0):
+    with single_threaded_blas():
         for k, block in enumerate(blocks):
             blocks[k] = _spd_inverse(block)
     return lambda r: np.matmul(blocks, r.T[:, :, None])[:, :, 0].T
