@@ -16,6 +16,8 @@ cdef extern from "thread_team.h":
                        Py_ssize_t n_parts) noexcept nogil
     void skgd_team_expect_gap(skgd_team* team, long gap_ns) noexcept nogil
     long skgd_team_alone_runs(skgd_team* team) noexcept nogil
+    int skgd_team_sleepers(skgd_team* team) noexcept nogil
+    void skgd_team_hold(skgd_team* team, int held) noexcept nogil
     long skgd_now_ns() noexcept nogil
 
 
@@ -87,13 +89,16 @@ cdef void _count_part(void* ctx, Py_ssize_t part) noexcept nogil:
 
 
 def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
-              bint started, long gap_ns=0, long pause_ns=0):
+              bint started, long gap_ns=0, bint held=False,
+              bint after_sleep=False):
     """Python access for tests: ``repeats`` runs of ``n_parts`` parts on a
     team (kept between runs if ``started``, its waiting threads spinning
-    for ``gap_ns``; the caller busy for ``pause_ns`` between runs), each
-    part adding one to its count; returns the counts, the runs after which
-    a count was not the runs so far (a part not finished when ``run``
-    returned) and the runs in which the caller ran a worker's range."""
+    for ``gap_ns``; if ``held``, the workers letting every run pass; if
+    ``after_sleep``, each run started once the workers are asleep, or after
+    1 s), each part adding one to its count; returns the counts, the runs
+    after which a count was not the runs so far (a part not finished when
+    ``run`` returned) and the runs in which the caller ran a worker's
+    range."""
     counts = np.zeros(max(n_parts, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] c = counts
     cdef Team team = Team(n_threads)
@@ -103,10 +108,13 @@ def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
         if started:
             team.start()
             team.expect_gap(gap_ns)
+            if team.threads != NULL:
+                skgd_team_hold(<skgd_team*>team.threads, held)
         for r in range(repeats):
-            # The caller busy (not asleep) while its worker falls asleep.
-            deadline = team.now_ns() + pause_ns
-            while 0 < team.now_ns() < deadline:
+            deadline = team.now_ns() + 1_000_000_000
+            while (after_sleep and team.threads != NULL
+                   and skgd_team_sleepers(<skgd_team*>team.threads)
+                   < n_threads - 1 and team.now_ns() < deadline):
                 pass
             team.run(_count_part, &c[0], n_parts)
             for p in range(n_parts):
@@ -114,5 +122,7 @@ def run_parts(int n_threads, Py_ssize_t n_parts, Py_ssize_t repeats,
                     unfinished += 1
                     break
         alone = team.alone_runs()
+        if team.threads != NULL:
+            skgd_team_hold(<skgd_team*>team.threads, False)
         team.stop()
     return counts[:n_parts], unfinished, alone

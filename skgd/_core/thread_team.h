@@ -89,6 +89,7 @@ typedef struct skgd_team {
     skgd_part_fn fn;
     void* ctx;
     Py_ssize_t n_parts;
+    int held;  /* workers ignore the runs, as if off their cores (tests) */
     /* Ranges finished by workers. */
     long done __attribute__((aligned(64)));
 } skgd_team;
@@ -197,6 +198,7 @@ static void* skgd_team_worker(void* arg)
     for (;;) {
         seen = skgd_team_next(team, seen);
         if (team->stop) break;
+        if (__atomic_load_n(&team->held, __ATOMIC_RELAXED)) continue;
         if (!skgd_team_claim(self, seen)) continue;  /* the caller's */
         skgd_team_share(team, self->index);
         __atomic_add_fetch(&team->done, 1, __ATOMIC_SEQ_CST);
@@ -321,6 +323,19 @@ static long skgd_team_alone_runs(skgd_team* team)
     return team->alone_runs;
 }
 
+/* Workers asleep or about to sleep (for tests). */
+static int skgd_team_sleepers(skgd_team* team)
+{
+    return __atomic_load_n(&team->sleepers, __ATOMIC_SEQ_CST);
+}
+
+/* While held, the workers let every run pass without taking their range,
+   as if they were never on a core in time (for tests). */
+static void skgd_team_hold(skgd_team* team, int held)
+{
+    __atomic_store_n(&team->held, held, __ATOMIC_RELAXED);
+}
+
 /* The threads that start to wait from now on spin for gap_ns (at least
    SKGD_TEAM_SPIN_NS) before they sleep: the caller expects its serial
    work to take that long, and waking a thread costs more. */
@@ -339,6 +354,8 @@ static void skgd_team_stop(skgd_team* team) {}
 static void skgd_team_run(skgd_team* team, skgd_part_fn fn, void* ctx,
                           Py_ssize_t n_parts) {}
 static long skgd_team_alone_runs(skgd_team* team) { return 0; }
+static int skgd_team_sleepers(skgd_team* team) { return 0; }
+static void skgd_team_hold(skgd_team* team, int held) {}
 #endif
 
 #endif
