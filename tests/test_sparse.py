@@ -71,10 +71,12 @@ def test_column_parts_split_sorted_rows():
     """Two column parts on sorted rows: row r's part 0 ends at its first
     value in a column >= the split, a multiple of 8 columns near the
     column below which lies half a batch's expected cost (a cost per
-    stored value and per distinct column; column j is in a batch of 32
-    rows with probability 1 - (1 - f_j)^32, f_j its share of the rows),
-    a new split for new costs; on skewed column frequencies the split by
-    columns lies far above the split by values. One part for unsorted
+    stored value, per distinct column and per column absent from the batch
+    before; column j is in a batch of 32 rows with probability p_j = 1 -
+    (1 - f_j)^32, f_j its share of the rows, and new in it with
+    probability p_j (1 - p_j)), a new split for new costs; on skewed
+    column frequencies the split by columns lies far above the split by
+    values, and further up with the new columns' cost. One part for unsorted
     rows (the split column still known: the lazy rules filter rows by it)
     and for narrow X."""
     rng = np.random.default_rng(0)
@@ -89,13 +91,14 @@ def test_column_parts_split_sorted_rows():
     presence = 1 - (1 - counts / 3000) ** 32
     data = CSRDataset(X, 1, 2)
     splits = {}
-    for costs in ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0)):
+    for costs in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 1.0, 0.5), (1.0, 1.0, 0.0)):
         data.prepare_minibatches(32, *costs)
         assert data.n_parts == 2
         cut = data.cut_positions()
         split = X.indices[cut[cut < X.indptr[1:]]].min()
         assert split % 8 == 0 and split == data.split
         cost = costs[0] * 32 * counts / 3000 + costs[1] * presence
+        cost += costs[2] * presence * (1 - presence)
         assert (
             abs(cost[:split].sum() - cost.sum() / 2)
             <= cost[split - 8 : split + 8].sum()
@@ -104,7 +107,8 @@ def test_column_parts_split_sorted_rows():
             row = X.indices[X.indptr[r] : X.indptr[r + 1]]
             assert cut[r] == X.indptr[r] + np.count_nonzero(row < split)
         splits[costs] = split
-    assert splits[0.0, 1.0] > 2 * splits[1.0, 0.0]
+    assert splits[0.0, 1.0, 0.0] > 2 * splits[1.0, 0.0, 0.0]
+    assert splits[0.0, 1.0, 0.5] > splits[0.0, 1.0, 0.0]  # rare columns cost more
     unsorted = CSRDataset(_unsorted(X), 1, 2)
     unsorted.prepare_minibatches(32, 1.0, 1.0)
     assert unsorted.n_parts == 1 and unsorted.split == data.split
@@ -190,6 +194,27 @@ def test_lazy_rules_step_densely_when_the_decay_factor_is_not_positive(params):
     b = SGDLogisticClassifier(**kw, **params).fit(X.toarray(), y)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["adagrad", "adam"])
+@pytest.mark.parametrize("average", [False, True])
+def test_lazy_rules_skip_a_zero_weight_batch(solver, average):
+    """A step's column parts run with the next batch's forward (or at the
+    epoch's end): a batch of zero weight between them (skipped: no update,
+    not counted) changes nothing, and the fit is the fit without its rows,
+    to the bit for the coefficients (the epochs' objectives to rounding:
+    the rows change how the columns are split between the threads)."""
+    X = sp.random(120, 40, density=0.1, random_state=0, format="csr")
+    y = np.arange(120) % 2
+    s = np.ones(120)
+    s[40:60] = 0.0
+    params = dict(solver=solver, average=average, batch_size=20, shuffle=False)
+    a = SGDLogisticClassifier(**params, max_iter=3, tol=None).fit(X, y, s)
+    b = SGDLogisticClassifier(**params, max_iter=3, tol=None).fit(X[s > 0], y[s > 0])
+    assert a.t_ == b.t_ == 15
+    assert np.array_equal(a.coef_, b.coef_)
+    assert np.array_equal(a.intercept_, b.intercept_)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
 
 
 @pytest.mark.parametrize("solver", ["adagrad", "adam"])

@@ -705,18 +705,20 @@ cdef class CSRDataset(Dataset):
         self.scratch = np.empty(0)
 
     def prepare_minibatches(self, Py_ssize_t batch_size, double value_cost,
-                            double column_cost):
+                            double column_cost, double catch_up_cost=0.0):
         """Set up the products for batches of up to ``batch_size`` rows, in
         two column parts (see _data.pxd) that balance the caller's two
         threads: part 1 from the column below which lies half the expected
         cost of a batch, ``value_cost`` per stored value plus
         ``column_cost`` per distinct column (column j is in a batch with
-        probability 1 - (1 - f_j)^batch_size, f_j its share of the rows),
-        rounded to a cache line of float64 coefficients. O(nnz) once per
-        dataset, batch size and costs."""
+        probability p_j = 1 - (1 - f_j)^batch_size, f_j its share of the
+        rows) plus ``catch_up_cost`` per column absent from the batch
+        before (probability p_j (1 - p_j)), rounded to a cache line of
+        float64 coefficients. O(nnz) once per dataset, batch size and
+        costs."""
         if self.scratch.shape[0] < 2 * batch_size * self.n_outputs:
             self.scratch = np.zeros(2 * batch_size * self.n_outputs)
-        key = (batch_size, value_cost, column_cost)
+        key = (batch_size, value_cost, column_cost, catch_up_cost)
         if self.cut.shape[0] and key == self.split_key:
             self.n_parts = self.split_parts
             return
@@ -737,9 +739,11 @@ cdef class CSRDataset(Dataset):
         rows_share = np.minimum(_sampled_column_counts(
             self.indices, first, last, step, self.n_features)
             * (step / self.n_samples), 1.0)
+        present = 1.0 - (1.0 - rows_share) ** batch_size
         cost = np.cumsum(
             value_cost * batch_size * rows_share
-            + column_cost * (1.0 - (1.0 - rows_share) ** batch_size))
+            + column_cost * present
+            + catch_up_cost * present * (1.0 - present))
         column = int(np.searchsorted(cost, 0.5 * cost[self.n_features - 1]))
         column = (column + SPLIT_ALIGN // 2) // SPLIT_ALIGN * SPLIT_ALIGN
         if not 0 < column < self.n_features:

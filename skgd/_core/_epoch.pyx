@@ -279,7 +279,8 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     cdef bint lazy = sparse_batches and not scaled
     if isinstance(data, CSRDataset):
         engine = _lazy if lazy else _scaled
-        data.prepare_minibatches(B, engine.VALUE_COST, engine.COLUMN_COST)
+        data.prepare_minibatches(B, engine.VALUE_COST, engine.COLUMN_COST,
+                                 engine.CATCH_UP_COST)
     cdef double avg_from = average_start if averaging else -1.0
     cdef LazyL2 lz = (LazyL2(data, K, P, len(optimizer.state_names), alpha,
                              avg_from, radius) if lazy else None)

@@ -33,8 +33,8 @@ cdef class LazyL2:
     cdef double[::1] sum_b  # the intercepts' sums of averaged iterates
     cdef double[::1] work, prev
     # The column parts (filtering whole rows at column filter_split if
-    # not 0); the batch's columns of part q at cols[q d:], n_cols[q] of
-    # them.
+    # not 0); the batch's columns of part q at cols[q (d + 1):], n_cols[q]
+    # of them.
     cdef Py_ssize_t n_parts
     cdef int filter_split
     cdef Py_ssize_t[::1] cols
@@ -42,7 +42,9 @@ cdef class LazyL2:
     cdef int[::1] seen
     cdef int batch
     cdef Py_ssize_t n_cols[2]
-    cdef double[::1] partial  # three sums per column part
+    # Per column part (a cache line each): forward's three sums, then
+    # step's two.
+    cdef double[::1] partial
     cdef Py_ssize_t[::1] bias_coords
     # Per column part, the scratch of a catch-up (see _catch_up).
     cdef Py_ssize_t catch_block, catch_stride
@@ -50,6 +52,11 @@ cdef class LazyL2:
     cdef Py_ssize_t[::1] catch_at
     cdef readonly double sq_w, sq_avg
     cdef LazyCall call  # the forward or step in progress
+    # A step whose column parts wait to run with the next forward's (the
+    # same thread takes part q of both: each part's total, not each
+    # phase's, is balanced, and the threads meet once per batch).
+    cdef LazyCall pending
+    cdef bint has_pending
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
 
     cdef inline double* _scratch(self, Py_ssize_t q,
@@ -66,6 +73,8 @@ cdef class LazyL2:
                             Py_ssize_t q, double* sq,
                             bint gradients) noexcept nogil
     cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil
+    cdef void _run_pending(self) noexcept nogil
+    cdef void _add_step_sums(self) noexcept nogil
     cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
                             const Py_ssize_t* rows, Py_ssize_t start,
                             Py_ssize_t B, double t, double* Z1,

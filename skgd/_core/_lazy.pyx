@@ -39,7 +39,11 @@ by column), on two threads for large batches, each part in its thread:
   updates; no column waits for the one before it (adam epoch on
   bench_sparse 151-170 -> 132-136 ms, one column at a time before);
 * ``step``: the gradients' data part X_B^T D, then the rule, the
-  averages and the stamps on the part's columns.
+  averages and the stamps on the part's columns. Its parts wait for the
+  next ``forward`` (or a flush): each thread takes a part's step and then
+  the same part's forward, so the threads meet once per batch and each
+  part's total, not each phase, is balanced (adam epoch on bench_sparse
+  63.3 -> 59.8 ms, the same bits).
 
 Each thread thus keeps its part's records in its own cache. The parts'
 sums (squared norms) are added in part order, so that a fit does not
@@ -65,19 +69,23 @@ from ._optimizers cimport Optimizer
 # Flush (bring every coordinate up to date and restart the product) before
 # the product underflows.
 cdef double MIN_LOG_A = -200.0
-# Doubles per column part in ``partial``: three sums, padded to a cache
-# line (the parts run on different threads).
+# Doubles per column part in ``partial``: forward's three sums and step's
+# two, padded to a cache line (the parts run on different threads).
 cdef Py_ssize_t PART = 8
 # The costs that place the split of the column parts (see
-# CSRDataset.prepare_minibatches): a batch's distinct columns alone, whose
-# catch-ups and steps cost more than their values' products. (The split
-# was at 80% of the stored values, which suited bench_sparse's columns,
-# numbered by frequency, but not columns in another order, as a
-# vectorizer's alphabetical ones: adam epoch 220 ms with the columns
-# permuted, 143 now; 112-116 on bench_sparse's order, 116-121 before.
-# Splits at 40-65% of the columns measured: half the best on both.)
+# CSRDataset.prepare_minibatches): a batch's distinct columns, and half as
+# much again for those absent from the batch before (their catch-up takes
+# the decays' exps), whose catch-ups and steps cost more than their
+# values' products. (The split was at 80% of the stored values, which
+# suited bench_sparse's columns, numbered by frequency, but not columns in
+# another order, as a vectorizer's alphabetical ones: adam epoch 220 ms
+# with the columns permuted, 143 then. The catch-up's term, with each
+# part's step and forward on one thread: rdtsc per batch on bench_sparse,
+# parts 165k and 186k cycles without it, 174k and 172k with it; 180k and
+# 182k either way with its columns permuted.)
 VALUE_COST = 0.0
 COLUMN_COST = 1.0
+CATCH_UP_COST = 0.5
 # Coordinates per block of a catch-up: its arrays stay in the cache.
 cdef Py_ssize_t CATCH_UP_BLOCK = 256
 # The arrays of a part's catch-up scratch (``LazyL2._scratch``): the
@@ -188,9 +196,11 @@ cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
                          Py_ssize_t* cols) noexcept nogil:
     """List in ``cols`` the columns of row r's values starts[r] .. ends[r]
     - 1 not yet seen in the batch (``seen`` not the batch's number, set
-    here); returns their number. The first read of a shuffled batch: a
-    short loop on a small array, so that many cache misses are in flight
-    (the records are fetched ahead by the catch-up)."""
+    here); returns their number; cols[m] is written too. The first read of
+    a shuffled batch: a short loop on a small array, so that many cache
+    misses are in flight (the records are fetched ahead by the catch-up),
+    and without a branch on whether a column is new (a frequent column's
+    second value in a batch is as likely as not)."""
     cdef Py_ssize_t i, r, p, j, m = 0
     cdef int* seen = &lz.seen[0]
     cdef int batch = lz.batch
@@ -203,10 +213,9 @@ cdef Py_ssize_t _collect(LazyL2 lz, const floating* data, const int* indices,
             if _skip(indices, p, split, q):
                 continue
             j = indices[p]
-            if seen[j] != batch:
-                seen[j] = batch
-                cols[m] = j
-                m += 1
+            cols[m] = j
+            m += seen[j] != batch
+            seen[j] = batch
     return m
 
 
@@ -309,8 +318,9 @@ cdef class LazyL2:
         cdef size_t misalign = (<size_t>&self.store[0]) % 64
         self.rec = &self.store[(64 - misalign) % 64 // 8]
         self.sum_b = np.zeros(max(P - self.dK, 1))
-        # Part q's columns of a batch at cols[q d:].
-        self.cols = np.zeros(max(2 * d, 1), dtype=np.intp)
+        # Part q's columns of a batch at cols[q (d + 1):] (the listing
+        # writes one past its last column).
+        self.cols = np.zeros(2 * (d + 1), dtype=np.intp)
         self.seen = np.zeros(max(d, 1), dtype=np.intc)
         self.partial = np.zeros(2 * PART)
         # The dataset's column parts; on rows with unsorted indices, two
@@ -349,6 +359,7 @@ cdef class LazyL2:
         cdef Py_ssize_t i, j, k, s
         cdef double n = self._n_avg(t)
         cdef double* r
+        self.has_pending = False
         for j in range(self.d):
             r = self.rec + j * self.R
             for k in range(self.K):
@@ -490,9 +501,25 @@ cdef class LazyL2:
     cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil:
         """Bring every column to update count t and restart the product."""
         cdef double sq[2]  # discarded: _restart recomputes the norms
+        self._run_pending()
         self._prepare(opt, t)
         self._catch_up(opt, NULL, self.d, t, 0, sq, False)
         self._restart()
+
+    cdef void _run_pending(self) noexcept nogil:
+        """Run the pending step's column parts (if any)."""
+        if self.has_pending:
+            self.data.run_parts(_lazy_step_part, <void*>self,
+                                self.pending.B, self.n_parts)
+            self._add_step_sums()
+
+    cdef void _add_step_sums(self) noexcept nogil:
+        """After the pending step's parts: their sums, in part order."""
+        cdef Py_ssize_t q
+        for q in range(self.n_parts):
+            self.sq_w += self.partial[PART * q + 3]
+            self.sq_avg += self.partial[PART * q + 4]
+        self.has_pending = False
 
     cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
                             const Py_ssize_t* rows, Py_ssize_t start,
@@ -504,7 +531,7 @@ cdef class LazyL2:
         cdef const int* ends
         cdef Py_ssize_t m, BK = B * self.K
         cdef double* part = &self.partial[PART * q]
-        cdef Py_ssize_t* cols = &self.cols[q * self.d]
+        cdef Py_ssize_t* cols = &self.cols[q * (self.d + 1)]
         self._part_bounds(q, &starts, &ends)
         if q == 1:
             Z1 = &self.data.scratch[0]
@@ -546,7 +573,13 @@ cdef class LazyL2:
             self.seen[:] = 0
             self.batch = 0
         self.batch += 1
-        self.data.run_parts(_lazy_forward_part, <void*>self, B, self.n_parts)
+        if self.has_pending:
+            self.data.run_parts(_lazy_step_forward_part, <void*>self, B,
+                                self.n_parts)
+            self._add_step_sums()
+        else:
+            self.data.run_parts(_lazy_forward_part, <void*>self, B,
+                                self.n_parts)
         self.sq_batch = 0.0
         for q in range(self.n_parts):
             self.sq_w += self.partial[PART * q]
@@ -562,7 +595,7 @@ cdef class LazyL2:
                       double* part) noexcept nogil:
         """After the rule's step on columns cols[:m]: their ||W||^2 and the
         change of their ||avg||^2 to part[0] and part[1], their averages
-        and stamps updated, their gradients marked unseen."""
+        and stamps updated."""
         cdef Py_ssize_t c, k
         cdef double n = self._n_avg(t), old
         cdef double inv_n = 1.0 / n if n > 0.0 else 0.0
@@ -609,12 +642,12 @@ cdef class LazyL2:
                          Py_ssize_t B, const double* D, double eta,
                          double t) noexcept nogil:
         """``step`` on the dataset's column part q; sums to
-        partial[PART q:]."""
-        cdef Py_ssize_t* cols = &self.cols[q * self.d]
+        partial[PART q + 3:]."""
+        cdef Py_ssize_t* cols = &self.cols[q * (self.d + 1)]
         self._add_gradients_part(q, rows, start, B, D)
         opt.step_records(self.rec, self.R, self.K, cols, self.n_cols[q], eta,
                          t)
-        self._finish(cols, self.n_cols[q], t, &self.partial[PART * q])
+        self._finish(cols, self.n_cols[q], t, &self.partial[PART * q + 3])
 
     cdef void _dense_step(self, Optimizer opt, const Py_ssize_t* rows,
                           Py_ssize_t start, Py_ssize_t B, const double* D,
@@ -648,20 +681,21 @@ cdef class LazyL2:
         gradient in G[dK:]), the decay of the other columns is recorded,
         then W is projected onto the ball (if any); ``avg`` is NULL
         without averaging."""
-        cdef Py_ssize_t i, q
+        cdef Py_ssize_t i
         cdef double x = eta * self.alpha, n = self._n_avg(t)
         if x >= 1.0:
             self._dense_step(opt, rows, start, B, D, eta, t)
         else:
+            # The columns' parts wait for the next forward (or flush); they
+            # read D and the batch's rows, which the caller keeps until
+            # then. The ball needs ||W|| now.
             self.log_a += log1p(-x)
             self.sq_w -= self.sq_batch
-            self.call = LazyCall(<void*>opt, rows, start, B, t, eta, NULL,
-                                 NULL, D)
-            self.data.run_parts(_lazy_step_part, <void*>self, B,
-                                self.n_parts)
-            for q in range(self.n_parts):
-                self.sq_w += self.partial[PART * q]
-                self.sq_avg += self.partial[PART * q + 1]
+            self.pending = LazyCall(<void*>opt, rows, start, B, t, eta, NULL,
+                                    NULL, D)
+            self.has_pending = True
+            if self.constrained:
+                self._run_pending()
         opt.step(W, G, &self.bias_coords[0], self.P - self.dK, eta, t)
         if n > 0.0:
             for i in range(self.dK, self.P):
@@ -726,8 +760,17 @@ cdef void _lazy_forward_part(void* engine, Py_ssize_t q) noexcept nogil:
                                    c.t, c.Z1, c.Z2)
 
 
+cdef void _lazy_step_forward_part(void* engine,
+                                  Py_ssize_t q) noexcept nogil:
+    """A team's part: column part q of the pending step, then of
+    ``LazyL2.forward`` (part q's columns alone: the other part's wait for
+    nothing here)."""
+    _lazy_step_part(engine, q)
+    _lazy_forward_part(engine, q)
+
+
 cdef void _lazy_step_part(void* engine, Py_ssize_t q) noexcept nogil:
-    """A team's part: column part q of ``LazyL2.step``."""
-    cdef LazyCall* c = &(<LazyL2>engine).call
+    """A team's part: column part q of the pending ``LazyL2.step``."""
+    cdef LazyCall* c = &(<LazyL2>engine).pending
     (<LazyL2>engine)._step_part(<Optimizer>c.opt, q, c.rows, c.start, c.B,
                                 c.D, c.eta, c.t)

@@ -47,6 +47,7 @@ cdef Py_ssize_t PART = 8
 # permuted at half of them.
 VALUE_COST = 1.0
 COLUMN_COST = 1.0
+CATCH_UP_COST = 0.0
 
 
 cdef inline void _move(double* v, double* u, Py_ssize_t c, double dv,
