@@ -778,8 +778,8 @@ cdef void _lazy_forward_part(void* engine, Py_ssize_t q) noexcept nogil:
 cdef void _lazy_step_forward_part(void* engine,
                                   Py_ssize_t q) noexcept nogil:
     """A team's part: column part q of the pending step, then of
-    ``LazyL2.forward`` (part q's columns alone: the other part's wait for
-    nothing here)."""
+    ``LazyL2.forward`` (both touch part q's columns alone: neither waits
+    for the other part)."""
     _lazy_step_part(engine, q)
     _lazy_forward_part(engine, q)
 
