@@ -436,26 +436,21 @@ def _split_theta(theta, d, K, fit_intercept):
     return W, b
 
 
-def _blas_threads(work):
-    """One BLAS thread for small problems (see ``_SMALL_WORK``)."""
-    if work >= _SMALL_WORK:
-        return contextlib.nullcontext()
-    return single_threaded_blas()
-
-
 @contextlib.contextmanager
 def _solve_threads(X, work):
     """The threads of a solve of ``work`` = n d K (nnz K): on dense X of n d
     >= ``_SMALL_WORK`` values, BLAS on one thread and the groups of row
-    blocks on the machine's threads (``_map_groups``); elsewhere
-    ``_blas_threads``. (OpenBLAS's threads, woken by any threaded call,
+    blocks on the machine's threads (``_map_groups``); elsewhere BLAS on
+    one thread for small problems (``work`` < ``_SMALL_WORK``) and on its
+    own threads for the others. (OpenBLAS's threads, woken by any threaded call,
     even a dot product in the line search, spin for a while after it: they
     took the second core from the groups, 200000 x 100 log loss Hessian 37
     ms alone, 55-70 ms in the solve. Smaller X keeps BLAS's threads: on
     5000 x 200 x 10 classes a Hessian product took 1.4 ms on two BLAS
     threads, 2.6 on the groups' threads.)"""
     if sp.issparse(X) or X.shape[0] * X.shape[1] < _SMALL_WORK:
-        with _blas_threads(work):
+        small = work < _SMALL_WORK
+        with single_threaded_blas() if small else contextlib.nullcontext():
             yield
         return
     token = _GROUP_THREADS.set(_openmp_effective_n_threads())
@@ -717,9 +712,12 @@ def _blocks(X, width, group=None):
 
 
 def _map_groups(fn):
-    """``[fn(group) for group in range(_BLOCK_GROUPS)]``, on
-    ``_GROUP_THREADS`` threads."""
+    """``[fn(group) for group in range(_BLOCK_GROUPS)]`` on
+    ``_GROUP_THREADS`` threads; ``[fn(None)]`` (all blocks) outside a
+    grouped solve."""
     threads = min(_BLOCK_GROUPS, _GROUP_THREADS.get())
+    if threads == 0:
+        return [fn(None)]
     if threads == 1:
         return [fn(group) for group in range(_BLOCK_GROUPS)]
     with ThreadPoolExecutor(threads) as pool:
@@ -734,10 +732,7 @@ def _for_blocks(X, width, fn):
         for start, stop, B in _blocks(X, width, group):
             fn(start, stop, B)
 
-    if _GROUP_THREADS.get():
-        _map_groups(run)
-    else:
-        run(None)
+    _map_groups(run)
 
 
 def _block_sums(X, width, add_block, shape):
@@ -752,8 +747,6 @@ def _block_sums(X, width, add_block, shape):
             add_block(out, start, stop, B)
         return out
 
-    if not _GROUP_THREADS.get():
-        return group_sum(None)
     sums = _map_groups(group_sum)
     total = sums[0]
     for other in sums[1:]:

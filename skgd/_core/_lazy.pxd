@@ -51,7 +51,7 @@ cdef class LazyL2:
     cdef double[::1] catch_values
     cdef Py_ssize_t[::1] catch_at
     cdef readonly double sq_w, sq_avg
-    cdef LazyCall call  # the forward or step in progress
+    cdef LazyCall call  # the forward in progress
     # A step whose column parts wait to run with the next forward's (the
     # same thread takes part q of both: each part's total, not each
     # phase's, is balanced, and the threads meet once per batch).
