@@ -84,9 +84,6 @@ cdef class LazyL2:
                       bint averaged, double* Z, double* Zavg) noexcept nogil
     cdef void _finish(self, const Py_ssize_t* cols, Py_ssize_t m, double t,
                       double* part) noexcept nogil
-    cdef inline void _finish_column(self, double* r, bint averaged,
-                                    double inv_n, double t,
-                                    double* sums) noexcept nogil
     cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
                            const int** ends) noexcept nogil
     cdef void _add_gradients_part(self, Py_ssize_t q, const Py_ssize_t* rows,

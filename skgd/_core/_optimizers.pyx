@@ -177,21 +177,25 @@ cdef class SGD(Optimizer):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
+        cdef double* v = &self.velocity[0]
+        cdef double mu = self.momentum
+        cdef bint nesterov = self.nesterov
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _momentum_update(&theta[j], g[j], &self.velocity[j], eta,
-                             self.momentum, self.nesterov)
+            _momentum_update(&theta[j], g[j], &v[j], eta, mu, nesterov)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
                            double t) noexcept nogil:
         cdef Py_ssize_t c, k
         cdef double* w
+        cdef double mu = self.momentum
+        cdef bint nesterov = self.nesterov
         for c in range(n):
             w = rec + cols[c] * R
             for k in range(K):
-                _momentum_update(&w[k], w[K + k], &w[2 * K + k], eta,
-                                 self.momentum, self.nesterov)
+                _momentum_update(&w[k], w[K + k], &w[2 * K + k], eta, mu,
+                                 nesterov)
 
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.velocity[0]
@@ -237,20 +241,22 @@ cdef class Adagrad(_RootMeanSquare):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
+        cdef double* sq = &self.sq[0]
+        cdef double eps = self.eps
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _adagrad_update(&theta[j], g[j], &self.sq[j], eta, self.eps)
+            _adagrad_update(&theta[j], g[j], &sq[j], eta, eps)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
                            double t) noexcept nogil:
         cdef Py_ssize_t c, k
         cdef double* w
+        cdef double eps = self.eps
         for c in range(n):
             w = rec + cols[c] * R
             for k in range(K):
-                _adagrad_update(&w[k], w[K + k], &w[2 * K + k], eta,
-                                self.eps)
+                _adagrad_update(&w[k], w[K + k], &w[2 * K + k], eta, eps)
 
 
 @cython.final
@@ -269,21 +275,23 @@ cdef class RMSprop(_RootMeanSquare):
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil:
         cdef Py_ssize_t i, j
+        cdef double* sq = &self.sq[0]
+        cdef double rho = self.rho, eps = self.eps
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _rmsprop_update(&theta[j], g[j], &self.sq[j], eta, self.rho,
-                            self.eps)
+            _rmsprop_update(&theta[j], g[j], &sq[j], eta, rho, eps)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
                            double t) noexcept nogil:
         cdef Py_ssize_t c, k
         cdef double* w
+        cdef double rho = self.rho, eps = self.eps
         for c in range(n):
             w = rec + cols[c] * R
             for k in range(K):
-                _rmsprop_update(&w[k], w[K + k], &w[2 * K + k], eta,
-                                self.rho, self.eps)
+                _rmsprop_update(&w[k], w[K + k], &w[2 * K + k], eta, rho,
+                                eps)
 
 
 @cython.final
@@ -308,10 +316,13 @@ cdef class Adam(Optimizer):
         cdef Py_ssize_t i, j
         cdef double eta_c1 = eta / (1.0 - pow(self.beta1, t))
         cdef double inv_c2 = 1.0 / (1.0 - pow(self.beta2, t))
+        cdef double* m1 = &self.m1[0]
+        cdef double* m2 = &self.m2[0]
+        cdef double b1 = self.beta1, b2 = self.beta2, eps = self.eps
         for i in range(n):
             j = idx[i] if idx != NULL else i
-            _adam_update(&theta[j], g[j], &self.m1[j], &self.m2[j], eta_c1,
-                         self.beta1, self.beta2, inv_c2, self.eps)
+            _adam_update(&theta[j], g[j], &m1[j], &m2[j], eta_c1, b1, b2,
+                         inv_c2, eps)
 
     cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
@@ -320,12 +331,12 @@ cdef class Adam(Optimizer):
         cdef double eta_c1 = eta / (1.0 - pow(self.beta1, t))
         cdef double inv_c2 = 1.0 / (1.0 - pow(self.beta2, t))
         cdef double* w
+        cdef double b1 = self.beta1, b2 = self.beta2, eps = self.eps
         for c in range(n):
             w = rec + cols[c] * R
             for k in range(K):
                 _adam_update(&w[k], w[K + k], &w[2 * K + k], &w[3 * K + k],
-                             eta_c1, self.beta1, self.beta2, inv_c2,
-                             self.eps)
+                             eta_c1, b1, b2, inv_c2, eps)
 
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.m1[0] if s == 0 else &self.m2[0]
