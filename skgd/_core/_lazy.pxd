@@ -14,6 +14,15 @@ cdef struct LazyCall:
     const double* D
 
 
+cdef struct SyncCall:
+    # The arguments of ``_sync_half`` (``opt`` the Optimizer, borrowed, or
+    # NULL: no catch-up; W NULL: no write-out).
+    void* opt
+    double t
+    double* W
+    double* avg
+
+
 cdef class LazyL2:
     cdef CSRDataset data
     cdef Py_ssize_t d, K, dK, P
@@ -57,6 +66,7 @@ cdef class LazyL2:
     # phase's, is balanced, and the threads meet once per batch).
     cdef LazyCall pending
     cdef bint has_pending
+    cdef SyncCall sync  # the catch-up of every column in progress
     cdef double sq_batch  # ||W||^2 over the batch's coordinates
 
     cdef inline double* _scratch(self, Py_ssize_t q,
@@ -65,14 +75,18 @@ cdef class LazyL2:
     cdef void start(self, Optimizer opt, const double* W, const double* avg,
                     double t) noexcept nogil
     cdef void _restart(self) noexcept nogil
+    cdef void _sync_half(self, Py_ssize_t q) noexcept nogil
+    cdef void _end_sync(self) noexcept nogil
     cdef void _prepare(self, Optimizer opt, double t) noexcept nogil
     cdef void _catch_up(self, Optimizer opt, const Py_ssize_t* cols,
-                        Py_ssize_t m, double t, Py_ssize_t q, double* sq,
+                        Py_ssize_t first, Py_ssize_t m, double t,
+                        Py_ssize_t q, double* sq,
                         bint gradients) noexcept nogil
     cdef void _apply_decays(self, Optimizer opt, Py_ssize_t n, double t,
                             Py_ssize_t q, double* sq,
                             bint gradients) noexcept nogil
-    cdef void _catch_up_all(self, Optimizer opt, double t) noexcept nogil
+    cdef void _catch_up_all(self, Optimizer opt, double t, double* W,
+                            double* avg) noexcept nogil
     cdef void _run_pending(self) noexcept nogil
     cdef void _add_step_sums(self) noexcept nogil
     cdef void _forward_part(self, Optimizer opt, Py_ssize_t q,
