@@ -471,8 +471,7 @@ cdef class LazyL2:
                         Py_ssize_t q, double* sq,
                         bint gradients) noexcept nogil:
         """Apply the decay columns cols[:m] (first .. first + m - 1 when cols
-        is NULL)
-        missed since they were last brought up to date (after
+        is NULL) missed since they were last brought up to date (after
         ``_prepare(opt, t)``); adds the changes of ||W||^2 and ||avg||^2 to
         sq[0] and sq[1]; with ``gradients``, also sets the columns'
         gradients to alpha W and adds their ||W||^2 to sq[2] (forward's
