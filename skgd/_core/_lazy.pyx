@@ -513,7 +513,7 @@ cdef class LazyL2:
             # would wait for the record and often be mispredicted).
             n_last = r[stamp + 1] - avg_from if r[stamp + 1] > avg_from \
                 else 0.0
-            if K == 1:
+            if K == 1:  # (the K loop alone: adam 53 -> 55 ms)
                 at[n] = j * R
                 dl[n] = log_a - r[stamp]
                 kg[n] = t - r[stamp + 1]
