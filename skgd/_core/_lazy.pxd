@@ -96,8 +96,9 @@ cdef class LazyL2:
     cdef void forward(self, Optimizer opt, const Py_ssize_t* rows,
                       Py_ssize_t start, Py_ssize_t B, double t,
                       bint averaged, double* Z, double* Zavg) noexcept nogil
-    cdef void _finish(self, const Py_ssize_t* cols, Py_ssize_t m, double t,
-                      double* part) noexcept nogil
+    cdef void _step_records(self, Optimizer opt, const Py_ssize_t* cols,
+                            Py_ssize_t m, double eta, double t,
+                            double* part) noexcept nogil
     cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
                            const int** ends) noexcept nogil
     cdef void _add_gradients_part(self, Py_ssize_t q, const Py_ssize_t* rows,

@@ -68,6 +68,7 @@ import numpy as np
 
 from ._data cimport CSRDataset, prefetch, prefetch_csr_rows
 from ._optimizers cimport Optimizer
+from ._records cimport RecordFinish
 
 # Flush (bring every coordinate up to date and restart the product) before
 # the product underflows.
@@ -288,32 +289,6 @@ cdef void _add_gradients(LazyL2 lz, const floating* data, const int* indices,
                 continue
             for k in range(K):
                 grad[indices[p] * R + k] += data[p] * D[i * K + k]
-
-
-cdef struct RecordFields:
-    # What ``_finish_column`` reads of the engine, in a local struct (the
-    # compiler reloads an object's fields after every store through a
-    # double*).
-    Py_ssize_t K, off_sum, off_avg, off_stamp
-    double log_a, t, inv_n
-    bint averaged
-
-
-cdef inline void _finish_column(double* r, const RecordFields* f,
-                                double* sums) noexcept nogil:
-    """``LazyL2._finish`` of one column's record r: its ||W||^2 to sums[0],
-    the change of its ||avg||^2 to sums[1]."""
-    cdef Py_ssize_t k
-    cdef double old
-    for k in range(f.K):
-        sums[0] += r[k] * r[k]
-        if f.averaged:
-            r[f.off_sum + k] += r[k]
-            old = r[f.off_avg + k]
-            r[f.off_avg + k] = r[f.off_sum + k] * f.inv_n
-            sums[1] += r[f.off_avg + k] * r[f.off_avg + k] - old * old
-    r[f.off_stamp] = f.log_a
-    r[f.off_stamp + 1] = f.t
 
 
 cdef class LazyL2:
@@ -692,29 +667,21 @@ cdef class LazyL2:
                 if averaged:
                     Zavg[i] += self.data.scratch[BK + i]
 
-    cdef void _finish(self, const Py_ssize_t* cols, Py_ssize_t m, double t,
-                      double* part) noexcept nogil:
-        """After the rule's step on columns cols[:m]: their ||W||^2 and the
-        change of their ||avg||^2 to part[0] and part[1], their averages
-        and stamps updated. (Even and odd columns in sums of their own:
-        two chains of dependent adds at half the length.)"""
-        cdef Py_ssize_t c
+    cdef void _step_records(self, Optimizer opt, const Py_ssize_t* cols,
+                            Py_ssize_t m, double eta, double t,
+                            double* part) noexcept nogil:
+        """The rule's step on columns cols[:m] (their gradients formed),
+        each record finished in the same loop: their ||W||^2 and the change
+        of their ||avg||^2 to part[0] and part[1], their averages and
+        stamps updated."""
         cdef double n = self._n_avg(t)
-        cdef double inv_n = 1.0 / n if n > 0.0 else 0.0
-        cdef double sums[4]
-        cdef RecordFields f = RecordFields(self.K, self.off_sum, self.off_avg,
-                                           self.off_stamp, self.log_a, t,
-                                           inv_n, n > 0.0)
-        cdef double* rec = self.rec
-        cdef Py_ssize_t R = self.R
-        sums[:] = [0.0, 0.0, 0.0, 0.0]
-        for c in range(0, m - 1, 2):
-            _finish_column(rec + cols[c] * R, &f, &sums[0])
-            _finish_column(rec + cols[c + 1] * R, &f, &sums[2])
-        if m % 2 == 1:
-            _finish_column(rec + cols[m - 1] * R, &f, &sums[0])
-        part[0] = sums[0] + sums[2]
-        part[1] = sums[1] + sums[3]
+        cdef RecordFinish f = RecordFinish(
+            self.R, self.K, self.off_sum, self.off_avg, self.off_stamp,
+            self.log_a, t, 1.0 / n if n > 0.0 else 0.0, n > 0.0)
+        if self.K == 1:
+            opt.step_records_k1(self.rec, &f, cols, m, eta, t, part)
+        else:
+            opt.step_records(self.rec, &f, cols, m, eta, t, part)
 
     cdef void _part_bounds(self, Py_ssize_t q, const int** starts,
                            const int** ends) noexcept nogil:
@@ -745,9 +712,8 @@ cdef class LazyL2:
         partial[PART q + 3:]."""
         cdef Py_ssize_t* cols = &self.cols[q * (self.d + 1)]
         self._add_gradients_part(q, rows, start, B, D)
-        opt.step_records(self.rec, self.R, self.K, cols, self.n_cols[q], eta,
-                         t)
-        self._finish(cols, self.n_cols[q], t, &self.partial[PART * q + 3])
+        self._step_records(opt, cols, self.n_cols[q], eta, t,
+                           &self.partial[PART * q + 3])
 
     cdef void _dense_step(self, Optimizer opt, const Py_ssize_t* rows,
                           Py_ssize_t start, Py_ssize_t B, const double* D,
@@ -766,8 +732,7 @@ cdef class LazyL2:
             cols[j] = j
         for q in range(self.n_parts):
             self._add_gradients_part(q, rows, start, B, D)
-        opt.step_records(self.rec, self.R, self.K, cols, self.d, eta, t)
-        self._finish(cols, self.d, t, &self.partial[0])
+        self._step_records(opt, cols, self.d, eta, t, &self.partial[0])
         self.sq_w = self.partial[0]
         self.sq_avg += self.partial[1]
 

@@ -26,8 +26,12 @@ in a record of its own, one cache line for K = 1: ``w[k]`` the
 coefficient k of the column, ``w[K + k]`` its gradient and
 ``w[(2 + s) K + k]`` its value of state array s (``state_names`` order),
 for k < K. ``step_records`` is ``step`` on the records at ``rec + j R`` of
-the columns j in ``cols[:n]``; ``state(s)`` is the flat state array s
-(length P) that the records are read from and written back to.
+the columns j in ``cols[:n]`` (R, K and the engine's part of the records
+in ``f``), each record handed right after its update to
+``_records.finish_record`` (with its place c in ``cols`` and local sums,
+added into ``sums[:2]`` at the end); ``step_records_k1`` is the same for
+K = 1, a loop of its own. ``state(s)`` is the flat state array s (length
+P) that the records are read from and written back to.
 
 ``lazy_scales(s, n, p)`` sets p[i] to the factor by which the rule
 multiplies a constant gradient of a coordinate in the long run (1 for
@@ -39,15 +43,22 @@ The sparse engine applies the weight decay a coordinate missed at that
 rate.
 """
 
+from ._records cimport RecordFinish
+
+
 cdef class Optimizer:
     cdef bint euclidean
     cdef Py_ssize_t lazy_field
     cdef void step(self, double* theta, const double* g,
                    const Py_ssize_t* idx, Py_ssize_t n, double eta,
                    double t) noexcept nogil
-    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+    cdef void step_records(self, double* rec, const RecordFinish* f,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
-                           double t) noexcept nogil
+                           double t, double* sums) noexcept nogil
+    cdef void step_records_k1(self, double* rec, const RecordFinish* f,
+                              const Py_ssize_t* cols, Py_ssize_t n,
+                              double eta, double t,
+                              double* sums) noexcept nogil
     cdef double* state(self, Py_ssize_t s) noexcept nogil
     cdef void lazy_scales(self, const double* s, Py_ssize_t n,
                           double* p) noexcept nogil

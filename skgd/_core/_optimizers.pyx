@@ -4,6 +4,8 @@ cimport cython
 from libc.math cimport INFINITY, pow, sqrt
 import numpy as np
 
+from ._records cimport RecordFinish, finish_record, finished_sums
+
 
 # Most Newton iterations of the metric projection's multiplier (from the
 # left on a concave secular function: monotone, quadratic; a few suffice).
@@ -75,6 +77,58 @@ cdef inline void _adam_update(double* w, double g, double* m1, double* m2,
     w[0] -= eta_c1 * m1[0] / (sqrt(m2[0] * inv_c2) + eps)
 
 
+ctypedef fused Rule:
+    SGD
+    Adagrad
+    RMSprop
+    Adam
+
+
+cdef inline void _step_records(Rule rule, double* rec, RecordFinish f,
+                               Py_ssize_t K, const Py_ssize_t* cols,
+                               Py_ssize_t n, double eta, double t,
+                               double* sums) noexcept nogil:
+    """``step_records`` of each rule with K = f.K, or a constant 1
+    (``step_records_k1``: the compiler drops the inner loops). The rule's
+    constants are read into locals first: read through ``rule``, they
+    would be reloaded after every store to a record."""
+    cdef Py_ssize_t c, k
+    cdef double* w
+    cdef double acc[4]
+    cdef double mu = 0.0, rho = 0.0, eps = 0.0, b1 = 0.0, b2 = 0.0
+    cdef double eta_c1 = 0.0, inv_c2 = 0.0
+    cdef bint nesterov = False
+    if Rule is SGD:
+        mu = rule.momentum
+        nesterov = rule.nesterov
+    else:
+        eps = rule.eps
+    if Rule is RMSprop:
+        rho = rule.rho
+    if Rule is Adam:
+        b1 = rule.beta1
+        b2 = rule.beta2
+        eta_c1 = eta / (1.0 - pow(b1, t))
+        inv_c2 = 1.0 / (1.0 - pow(b2, t))
+    acc[:] = [0.0, 0.0, 0.0, 0.0]
+    for c in range(n):
+        w = rec + cols[c] * f.R
+        for k in range(K):
+            if Rule is SGD:
+                _momentum_update(&w[k], w[K + k], &w[2 * K + k], eta, mu,
+                                 nesterov)
+            elif Rule is Adagrad:
+                _adagrad_update(&w[k], w[K + k], &w[2 * K + k], eta, eps)
+            elif Rule is RMSprop:
+                _rmsprop_update(&w[k], w[K + k], &w[2 * K + k], eta, rho,
+                                eps)
+            else:
+                _adam_update(&w[k], w[K + k], &w[2 * K + k], &w[3 * K + k],
+                             eta_c1, b1, b2, inv_c2, eps)
+        finish_record(w, &f, K, c, acc)
+    finished_sums(acc, sums)
+
+
 cdef class Optimizer:
     """Base class; ``state_names`` lists the arrays a rule keeps."""
 
@@ -85,10 +139,16 @@ cdef class Optimizer:
                    double t) noexcept nogil:
         pass
 
-    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+    cdef void step_records(self, double* rec, const RecordFinish* f,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
-                           double t) noexcept nogil:
+                           double t, double* sums) noexcept nogil:
         pass
+
+    cdef void step_records_k1(self, double* rec, const RecordFinish* f,
+                              const Py_ssize_t* cols, Py_ssize_t n,
+                              double eta, double t,
+                              double* sums) noexcept nogil:
+        self.step_records(rec, f, cols, n, eta, t, sums)
 
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return NULL
@@ -184,18 +244,16 @@ cdef class SGD(Optimizer):
             j = idx[i] if idx != NULL else i
             _momentum_update(&theta[j], g[j], &v[j], eta, mu, nesterov)
 
-    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+    cdef void step_records(self, double* rec, const RecordFinish* f,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
-                           double t) noexcept nogil:
-        cdef Py_ssize_t c, k
-        cdef double* w
-        cdef double mu = self.momentum
-        cdef bint nesterov = self.nesterov
-        for c in range(n):
-            w = rec + cols[c] * R
-            for k in range(K):
-                _momentum_update(&w[k], w[K + k], &w[2 * K + k], eta, mu,
-                                 nesterov)
+                           double t, double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], f.K, cols, n, eta, t, sums)
+
+    cdef void step_records_k1(self, double* rec, const RecordFinish* f,
+                              const Py_ssize_t* cols, Py_ssize_t n,
+                              double eta, double t,
+                              double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], 1, cols, n, eta, t, sums)
 
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.velocity[0]
@@ -247,16 +305,16 @@ cdef class Adagrad(_RootMeanSquare):
             j = idx[i] if idx != NULL else i
             _adagrad_update(&theta[j], g[j], &sq[j], eta, eps)
 
-    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+    cdef void step_records(self, double* rec, const RecordFinish* f,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
-                           double t) noexcept nogil:
-        cdef Py_ssize_t c, k
-        cdef double* w
-        cdef double eps = self.eps
-        for c in range(n):
-            w = rec + cols[c] * R
-            for k in range(K):
-                _adagrad_update(&w[k], w[K + k], &w[2 * K + k], eta, eps)
+                           double t, double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], f.K, cols, n, eta, t, sums)
+
+    cdef void step_records_k1(self, double* rec, const RecordFinish* f,
+                              const Py_ssize_t* cols, Py_ssize_t n,
+                              double eta, double t,
+                              double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], 1, cols, n, eta, t, sums)
 
 
 @cython.final
@@ -281,17 +339,16 @@ cdef class RMSprop(_RootMeanSquare):
             j = idx[i] if idx != NULL else i
             _rmsprop_update(&theta[j], g[j], &sq[j], eta, rho, eps)
 
-    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+    cdef void step_records(self, double* rec, const RecordFinish* f,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
-                           double t) noexcept nogil:
-        cdef Py_ssize_t c, k
-        cdef double* w
-        cdef double rho = self.rho, eps = self.eps
-        for c in range(n):
-            w = rec + cols[c] * R
-            for k in range(K):
-                _rmsprop_update(&w[k], w[K + k], &w[2 * K + k], eta, rho,
-                                eps)
+                           double t, double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], f.K, cols, n, eta, t, sums)
+
+    cdef void step_records_k1(self, double* rec, const RecordFinish* f,
+                              const Py_ssize_t* cols, Py_ssize_t n,
+                              double eta, double t,
+                              double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], 1, cols, n, eta, t, sums)
 
 
 @cython.final
@@ -324,19 +381,16 @@ cdef class Adam(Optimizer):
             _adam_update(&theta[j], g[j], &m1[j], &m2[j], eta_c1, b1, b2,
                          inv_c2, eps)
 
-    cdef void step_records(self, double* rec, Py_ssize_t R, Py_ssize_t K,
+    cdef void step_records(self, double* rec, const RecordFinish* f,
                            const Py_ssize_t* cols, Py_ssize_t n, double eta,
-                           double t) noexcept nogil:
-        cdef Py_ssize_t c, k
-        cdef double eta_c1 = eta / (1.0 - pow(self.beta1, t))
-        cdef double inv_c2 = 1.0 / (1.0 - pow(self.beta2, t))
-        cdef double* w
-        cdef double b1 = self.beta1, b2 = self.beta2, eps = self.eps
-        for c in range(n):
-            w = rec + cols[c] * R
-            for k in range(K):
-                _adam_update(&w[k], w[K + k], &w[2 * K + k], &w[3 * K + k],
-                             eta_c1, b1, b2, inv_c2, eps)
+                           double t, double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], f.K, cols, n, eta, t, sums)
+
+    cdef void step_records_k1(self, double* rec, const RecordFinish* f,
+                              const Py_ssize_t* cols, Py_ssize_t n,
+                              double eta, double t,
+                              double* sums) noexcept nogil:
+        _step_records(self, rec, f[0], 1, cols, n, eta, t, sums)
 
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.m1[0] if s == 0 else &self.m2[0]
