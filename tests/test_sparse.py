@@ -262,7 +262,7 @@ def test_lazy_rules_reach_the_dense_optimum(solver):
 
 
 def test_lazy_decay_against_numpy():
-    """The catch-up's decay e^y - 1 (y = p dl <= 0) against NumPy's expm1
+    """The catch-up's decay e^y - 1 (y = dl / D <= 0) against NumPy's expm1
     over 600 decades and across the switch: its Taylor polynomial below
     |y| = 1e-2 within 1 ulp, exp(y) - 1 above within 1e-13 relative (4 ulp
     of libmvec's e^y over |expm1(y)| <= 100)."""
@@ -289,9 +289,9 @@ def test_lazy_missed_average_terms_against_a_sum(k_gap):
     from skgd._core import _lazy
 
     y = -np.concatenate([[0.0, 1e-300, 1e-12], np.geomspace(1e-9, 30.0, 40)])
-    p = np.full_like(y, 2.0)
+    D = np.full_like(y, 0.5)
     kg = np.full_like(y, float(k_gap))
-    _, missed = _lazy.missed_decays_values(p, y / 2.0, kg)
+    _, missed = _lazy.missed_decays_values(D, y / 2.0, kg)
     want = [math.fsum(np.exp(np.arange(1, k_gap + 1) * v / k_gap)) for v in y]
     np.testing.assert_allclose(missed, want, rtol=1e-12, atol=0)
     k_avg = max(1, k_gap // 3)

@@ -8,11 +8,11 @@ decay factor (1 - eta_t alpha) in a running log-product ``log_a`` and
 applies what a coordinate missed when its column next appears (or at a
 flush, at every epoch's end):
 
-    W_jk <- W_jk * exp(p_jk * (log_a - last_log_a[j]))
+    W_jk <- W_jk * exp((log_a - last_log_a[j]) / D_jk)
 
-with p_jk the update rule's long-run scale of a constant gradient
-(``Optimizer.lazy_scales``: 1 / (1 - mu) with momentum, the inverse root
-of the second moment for the adaptive rules). This is an approximation:
+with D_jk what the update rule divides a constant gradient by in the long
+run (``Optimizer.lazy_divisors``: 1 - mu with momentum, the root of the
+second moment plus eps for the adaptive rules). This is an approximation:
 the coordinate's state (velocity, moments) advances only when its column
 appears, and the missed decay is applied at the rule's current rate; a
 column present in every batch is updated exactly as on dense data.
@@ -37,7 +37,7 @@ large batches, each part in its thread:
   seen: a short loop over a small array, so that the batch's rows are
   read with many cache misses in flight), their records are brought up
   to date with gradient alpha W, then Z = X_B W (and X_B avg). The catch-up
-  goes by blocks of columns: their gaps, the rule's rates (a loop per
+  goes by blocks of columns: their gaps, the rule's divisors (a loop per
   rule), the decays in one vector loop (libmvec's exp), then the records'
   updates; no column waits for the one before it (adam epoch on
   bench_sparse 151-170 -> 132-136 ms, one column at a time before);
@@ -97,10 +97,11 @@ cdef Py_ssize_t PARALLEL_SYNC_COLUMNS = 8192
 # Coordinates per block of a catch-up: its arrays stay in the cache.
 cdef Py_ssize_t CATCH_UP_BLOCK = 256
 # The arrays of a part's catch-up scratch (``LazyL2._scratch``): the
-# coordinates' missed log-decays, gaps, averaged gaps, rates, decays,
-# missed terms of the average and the rule's state the rates depend on.
+# coordinates' missed log-decays, gaps, averaged gaps, the rule's divisors
+# of their decays, decays, missed terms of the average and the rule's state
+# the divisors depend on.
 cdef enum:
-    CATCH_LOG_DECAY, CATCH_GAP, CATCH_AVG_GAP, CATCH_RATE, CATCH_DECAY, \
+    CATCH_LOG_DECAY, CATCH_GAP, CATCH_AVG_GAP, CATCH_DIVISOR, CATCH_DECAY, \
         CATCH_MISSED, CATCH_STATE, CATCH_ARRAYS
 # A catch-up fetches the record of the column this many ahead: its first
 # read of the record. (The listing marked the columns in the records before
@@ -114,20 +115,24 @@ cdef extern from *:
     #include "vector_math.h"
 
     /* The decays of n coordinates (n a multiple of 4, so that each takes
-       the vector path): with exponent y = p dl spread over kg missed
+       the vector path): with exponent y = dl / D spread over kg missed
        updates, decay = e^y - 1 and the terms the average's sum missed
        (averaging all along) missed = sum_{i=1..kg} e^{i y / kg}
        = e^{y / kg} decay / s with s = e^{y / kg} - 1: kg when s = 0,
        e^y when kg = 1. (Not (1 + s) decay / s: 1 + s loses the relative
-       precision of a small e^{y / kg}.) */
+       precision of a small e^{y / kg}.) One division gives both exponents
+       (with the rule's rates 1 / D instead, there was one more: adam's
+       decays on bench_sparse, rdtsc per batch, 26-28k -> 25-26k cycles
+       in the frequent columns' part, 48k -> 45-46k in the rare ones'). */
     static SKGD_VECTORISED void skgd_missed_decays(
-        const double* p, const double* dl, const double* kg, Py_ssize_t n,
+        const double* D, const double* dl, const double* kg, Py_ssize_t n,
         double* decay, double* missed)
     {
         Py_ssize_t i;
         #pragma omp simd
         for (i = 0; i < n; i++) {
-            double y = p[i] * dl[i], x = y / kg[i];
+            double r = 1.0 / (D[i] * kg[i]);
+            double x = dl[i] * r, y = x * kg[i];
             double e = skgd_expm1(y);
             double s = skgd_expm1(x);
             double ex = exp(x);
@@ -137,21 +142,21 @@ cdef extern from *:
         }
     }
 
-    /* The decays alone (no average to catch up): decay = e^{p dl} - 1. */
+    /* The decays alone (no average to catch up): decay = e^{dl / D} - 1. */
     static SKGD_VECTORISED void skgd_decays(
-        const double* p, const double* dl, Py_ssize_t n, double* decay)
+        const double* D, const double* dl, Py_ssize_t n, double* decay)
     {
         Py_ssize_t i;
         #pragma omp simd
         for (i = 0; i < n; i++)
-            decay[i] = skgd_expm1(p[i] * dl[i]);
+            decay[i] = skgd_expm1(dl[i] / D[i]);
     }
     """
     double _expm1 "skgd_expm1" (double x) noexcept nogil
     void missed_decays "skgd_missed_decays" (
-        const double* p, const double* dl, const double* kg, Py_ssize_t n,
+        const double* D, const double* dl, const double* kg, Py_ssize_t n,
         double* decay, double* missed) noexcept nogil
-    void decays "skgd_decays" (const double* p, const double* dl,
+    void decays "skgd_decays" (const double* D, const double* dl,
                                Py_ssize_t n, double* decay) noexcept nogil
 
 
@@ -165,14 +170,13 @@ cdef double _partly_missed(double y, double k_gap, double k_avg) noexcept nogil:
     return exp((k_gap - k_avg + 1.0) * x) * _expm1(k_avg * x) / s
 
 
-def missed_decays_values(double[::1] p, double[::1] dl, double[::1] kg):
+def missed_decays_values(double[::1] D, double[::1] dl, double[::1] kg):
     """Python access for tests: (decay, missed) of the catch-up's vector
     loop for each coordinate."""
-    cdef Py_ssize_t n = p.shape[0], n4 = (n + 3) // 4 * 4
-    args = np.zeros((3, n4))
-    args[0, :n] = p
+    cdef Py_ssize_t n = D.shape[0], n4 = (n + 3) // 4 * 4
+    args = np.ones((3, n4))
+    args[0, :n] = D
     args[1, :n] = dl
-    args[2] = 1.0
     args[2, :n] = kg
     out = np.zeros((2, n4))
     cdef double[:, ::1] a = args
@@ -452,8 +456,8 @@ cdef class LazyL2:
         gradients to alpha W and adds their ||W||^2 to sq[2] (forward's
         one pass over the batch's columns). Block by block (in part q's
         scratch): a first loop lists the coordinates, their exponents and
-        gaps, then the rule's rates of decay and the decays are taken in
-        loops over the block, a last loop applies them. The coordinates'
+        gaps, then the rule's divisors and the decays are taken in loops
+        over the block, a last loop applies them. The coordinates'
         computations (a sqrt, divisions, exps) are independent: they
         overlap instead of waiting one for another."""
         cdef Py_ssize_t c, j, k, n = 0, K = self.K
@@ -527,7 +531,7 @@ cdef class LazyL2:
         cdef double* dl = self._scratch(q, CATCH_LOG_DECAY)
         cdef double* kg = self._scratch(q, CATCH_GAP)
         cdef double* k_avg = self._scratch(q, CATCH_AVG_GAP)
-        cdef double* p = self._scratch(q, CATCH_RATE)
+        cdef double* D = self._scratch(q, CATCH_DIVISOR)
         cdef double* decay = self._scratch(q, CATCH_DECAY)
         cdef double* missed = self._scratch(q, CATCH_MISSED)
         cdef double* state = self._scratch(q, CATCH_STATE)
@@ -539,15 +543,15 @@ cdef class LazyL2:
         cdef Py_ssize_t o_sum = self.off_sum, o_avg = self.off_avg
         cdef Py_ssize_t og = self.off_g
         cdef double alpha = self.alpha, inv_n = self.inv_n
-        opt.lazy_scales(state, n, p)
+        opt.lazy_divisors(state, n, D)
         for i in range(n, n4):
-            p[i] = 0.0
+            D[i] = 1.0
             dl[i] = 0.0
             kg[i] = 1.0
         if averaged:
-            missed_decays(p, dl, kg, n4, decay, missed)
+            missed_decays(D, dl, kg, n4, decay, missed)
         else:
-            decays(p, dl, n4, decay)
+            decays(D, dl, n4, decay)
         for i in range(n):
             w = rec + at[i]
             w0 = w[0]
@@ -555,7 +559,7 @@ cdef class LazyL2:
                 if k_avg[i] > 0.0:
                     w[o_sum] += w0 * (
                         missed[i] if k_avg[i] == kg[i]
-                        else _partly_missed(p[i] * dl[i], kg[i], k_avg[i]))
+                        else _partly_missed(dl[i] / D[i], kg[i], k_avg[i]))
                 w[0] = w0 + w0 * decay[i]
                 d_sq_w += w[0] * w[0] - w0 * w0
                 if gradients:

@@ -17,7 +17,7 @@ for the adaptive rules, Adam's ``s`` bias-corrected at update t).
 projected gradient descent with the rule converges to the constrained
 optimum (see ``skgd.minimize``).
 
-``step`` and ``step_records`` on disjoint coordinates, ``lazy_scales``
+``step`` and ``step_records`` on disjoint coordinates, ``lazy_divisors``
 and ``metric`` may run in several threads at once, the latter two after
 ``prepare(t)`` (which computes what they share at update count t).
 
@@ -33,14 +33,14 @@ added into ``sums[:2]`` at the end); ``step_records_k1`` is the same for
 K = 1, a loop of its own. ``state(s)`` is the flat state array s (length
 P) that the records are read from and written back to.
 
-``lazy_scales(s, n, p)`` sets p[i] to the factor by which the rule
-multiplies a constant gradient of a coordinate in the long run (1 for
-plain SGD, 1 / (1 - mu) with momentum, the inverse root of the second
-moment for the adaptive rules), s[i] the coordinate's value of the record
-field ``lazy_field`` (its state array ``lazy_field - 2``; 0 when the rate
-depends on no state): one loop over contiguous values, which vectorises.
-The sparse engine applies the weight decay a coordinate missed at that
-rate.
+``lazy_divisors(s, n, D)`` sets D[i] to what the rule divides a constant
+gradient of a coordinate by in the long run (1 for plain SGD, 1 - mu with
+momentum, the root of the second moment plus eps for the adaptive rules),
+s[i] the coordinate's value of the record field ``lazy_field`` (its state
+array ``lazy_field - 2``; 0 when D depends on no state): one loop over
+contiguous values, which vectorises. The sparse engine applies the weight
+decay a coordinate missed at the rate 1 / D[i] (a divisor, not a rate:
+the engine divides once for both of its exponents).
 """
 
 from ._records cimport RecordFinish
@@ -60,8 +60,8 @@ cdef class Optimizer:
                               double eta, double t,
                               double* sums) noexcept nogil
     cdef double* state(self, Py_ssize_t s) noexcept nogil
-    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
-                          double* p) noexcept nogil
+    cdef void lazy_divisors(self, const double* s, Py_ssize_t n,
+                            double* D) noexcept nogil
     cdef void prepare(self, double t) noexcept nogil
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil
     cdef bint project(self, double* w, Py_ssize_t n, double radius, double t,
@@ -69,7 +69,7 @@ cdef class Optimizer:
 
 
 cdef class SGD(Optimizer):
-    cdef double momentum, lazy_rate
+    cdef double momentum, lazy_divisor
     cdef bint nesterov
     cdef double[::1] velocity
 
@@ -90,5 +90,5 @@ cdef class RMSprop(_RootMeanSquare):
 cdef class Adam(Optimizer):
     cdef double beta1, beta2, eps
     cdef double[::1] m1, m2
-    # 1 - beta2^t and its inverse at t = c2_t (lazy_scales' cache)
+    # 1 - beta2^t and its inverse at t = c2_t (lazy_divisors' cache)
     cdef double c2_t, c2, inv_c2

@@ -153,11 +153,11 @@ cdef class Optimizer:
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return NULL
 
-    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
-                          double* p) noexcept nogil:
+    cdef void lazy_divisors(self, const double* s, Py_ssize_t n,
+                            double* D) noexcept nogil:
         cdef Py_ssize_t i
         for i in range(n):
-            p[i] = 1.0
+            D[i] = 1.0
 
     cdef void prepare(self, double t) noexcept nogil:
         pass
@@ -229,7 +229,7 @@ cdef class SGD(Optimizer):
     def __init__(self, state, double momentum=0.0, bint nesterov=False):
         self.euclidean = True
         self.momentum = momentum
-        self.lazy_rate = 1.0 / (1.0 - momentum)
+        self.lazy_divisor = 1.0 - momentum
         self.nesterov = nesterov
         self.velocity = state["velocity"]
 
@@ -258,12 +258,12 @@ cdef class SGD(Optimizer):
     cdef double* state(self, Py_ssize_t s) noexcept nogil:
         return &self.velocity[0]
 
-    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
-                          double* p) noexcept nogil:
+    cdef void lazy_divisors(self, const double* s, Py_ssize_t n,
+                            double* D) noexcept nogil:
         cdef Py_ssize_t i
-        cdef double rate = self.lazy_rate
+        cdef double divisor = self.lazy_divisor
         for i in range(n):
-            p[i] = rate
+            D[i] = divisor
 
 
 cdef class _RootMeanSquare(Optimizer):
@@ -276,12 +276,12 @@ cdef class _RootMeanSquare(Optimizer):
     cdef double metric(self, Py_ssize_t i, double t) noexcept nogil:
         return sqrt(self.sq[i]) + self.eps
 
-    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
-                          double* p) noexcept nogil:
+    cdef void lazy_divisors(self, const double* s, Py_ssize_t n,
+                            double* D) noexcept nogil:
         cdef Py_ssize_t i
         cdef double eps = self.eps
         for i in range(n):
-            p[i] = 1.0 / (sqrt(s[i]) + eps)
+            D[i] = sqrt(s[i]) + eps
 
 
 @cython.final
@@ -406,9 +406,9 @@ cdef class Adam(Optimizer):
         self.prepare(t)
         return sqrt(self.m2[i] / self.c2) + self.eps
 
-    cdef void lazy_scales(self, const double* s, Py_ssize_t n,
-                          double* p) noexcept nogil:
+    cdef void lazy_divisors(self, const double* s, Py_ssize_t n,
+                            double* D) noexcept nogil:
         cdef Py_ssize_t i
         cdef double inv_c2 = self.inv_c2, eps = self.eps
         for i in range(n):
-            p[i] = 1.0 / (sqrt(s[i] * inv_c2) + eps)
+            D[i] = sqrt(s[i] * inv_c2) + eps
