@@ -76,7 +76,7 @@ cdef class LazyL2:
                     double t) noexcept nogil
     cdef void _restart(self) noexcept nogil
     cdef void _sync_half(self, Py_ssize_t q) noexcept nogil
-    cdef void _end_sync(self) noexcept nogil
+    cdef void _sync(self, SyncCall call) noexcept nogil
     cdef void _prepare(self, Optimizer opt, double t) noexcept nogil
     cdef void _catch_up(self, Optimizer opt, const Py_ssize_t* cols,
                         Py_ssize_t first, Py_ssize_t m, double t,

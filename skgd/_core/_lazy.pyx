@@ -391,10 +391,22 @@ cdef class LazyL2:
     cdef void _restart(self) noexcept nogil:
         """Restart the product (every coordinate is up to date) and
         recompute the squared norms exactly."""
-        self.sync = SyncCall(NULL, 0.0, NULL, NULL)
-        self._sync_half(0)
-        self._sync_half(1)
-        self._end_sync()
+        self._sync(SyncCall(NULL, 0.0, NULL, NULL))
+
+    cdef void _sync(self, SyncCall call) noexcept nogil:
+        """Both halves of the columns with ``call``'s arguments (see
+        ``_sync_half``; a catch-up of large d on the team's threads), then
+        the product restarted and the norms the halves' sums (in half
+        order)."""
+        self.sync = call
+        if call.opt != NULL and self.d >= PARALLEL_SYNC_COLUMNS:
+            self.data.team.run(_lazy_sync_half, <void*>self, 2)
+        else:
+            self._sync_half(0)
+            self._sync_half(1)
+        self.log_a = 0.0
+        self.sq_w = self.partial[5] + self.partial[PART + 5]
+        self.sq_avg = self.partial[6] + self.partial[PART + 6]
 
     cdef void _sync_half(self, Py_ssize_t q) noexcept nogil:
         """Half q of the columns, with ``sync``'s arguments: brought up to
@@ -431,13 +443,6 @@ cdef class LazyL2:
                         avg[i] = r[o_avg + k]
         self.partial[PART * q + 5] = sq_w
         self.partial[PART * q + 6] = sq_avg
-
-    cdef void _end_sync(self) noexcept nogil:
-        """After both halves of a sync: the product restarted, the norms
-        the halves' sums (in half order)."""
-        self.log_a = 0.0
-        self.sq_w = self.partial[5] + self.partial[PART + 5]
-        self.sq_avg = self.partial[6] + self.partial[PART + 6]
 
     cdef void _prepare(self, Optimizer opt, double t) noexcept nogil:
         """Set up the catch-ups to update count t."""
@@ -578,13 +583,7 @@ cdef class LazyL2:
         NULL. Its halves run on the team's threads for large d."""
         self._run_pending()
         self._prepare(opt, t)
-        self.sync = SyncCall(<void*>opt, t, W, avg)
-        if self.d >= PARALLEL_SYNC_COLUMNS:
-            self.data.team.run(_lazy_sync_half, <void*>self, 2)
-        else:
-            self._sync_half(0)
-            self._sync_half(1)
-        self._end_sync()
+        self._sync(SyncCall(<void*>opt, t, W, avg))
 
     cdef void _run_pending(self) noexcept nogil:
         """Run the pending step's column parts (if any)."""

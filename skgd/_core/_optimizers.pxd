@@ -39,8 +39,8 @@ momentum, the root of the second moment plus eps for the adaptive rules),
 s[i] the coordinate's value of the record field ``lazy_field`` (its state
 array ``lazy_field - 2``; 0 when D depends on no state): one loop over
 contiguous values, which vectorises. The sparse engine applies the weight
-decay a coordinate missed at the rate 1 / D[i] (a divisor, not a rate:
-the engine divides once for both of its exponents).
+decay a coordinate missed at the rate 1 / D[i] (given as D: the engine
+divides once for both of its exponents).
 """
 
 from ._records cimport RecordFinish
