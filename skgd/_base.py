@@ -150,7 +150,8 @@ default="auto"
         ``fit`` (not ``partial_fit``). First-order solvers only: "auto" then
         takes "adam", and "newton" raises a ValueError.
     validation_fraction : float, default=0.1
-        Fraction of rows held out by ``early_stopping``.
+        Fraction of rows held out by ``early_stopping`` (at least one row,
+        two for a regressor's R^2, else a ValueError).
     shuffle : bool or "rows", default=True
         Reshuffle the rows every epoch. True shuffles runs of
         ``min(batch_size // 16, n_samples // 4096)`` consecutive rows
@@ -259,8 +260,11 @@ class BaseSGD(BaseEstimator):
 
     Subclasses implement ``_encode_targets`` (targets -> core layout and
     loss name), ``_set_coef`` (core parameters -> fitted attributes) and
-    ``_validation_score`` (for ``early_stopping``).
+    ``_validation_score`` (for ``early_stopping``; it needs at least
+    ``_min_validation_rows`` held-out rows).
     """
+
+    _min_validation_rows = 1
 
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -718,6 +722,14 @@ class BaseSGD(BaseEstimator):
                 f"{self.validation_fraction} of {X.shape[0]} rows: {exc} Set "
                 "early_stopping=False or pass more rows."
             ) from exc
+        if len(val) < self._min_validation_rows:
+            raise ValueError(
+                f"early_stopping's validation score needs at least "
+                f"{self._min_validation_rows} held-out rows, but "
+                f"validation_fraction={self.validation_fraction} of {X.shape[0]} "
+                f"rows holds out {len(val)}; raise validation_fraction, pass more "
+                "rows or set early_stopping=False."
+            )
         if sw[train].sum() == 0 or sw[val].sum() == 0:
             raise ValueError(
                 "early_stopping needs rows of positive weight in both the training "

@@ -126,6 +126,10 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
         self.coef_ = coef.ravel() if self._y_ndim == 1 else coef
         self.intercept_ = intercept
 
+    # R^2 is undefined on one row (scikit-learn warns and returns NaN, and a
+    # NaN score never stops the fit).
+    _min_validation_rows = 2
+
     def _validation_score(self, coef, intercept, X, Y, sw):
         pred = safe_sparse_dot(X, coef.T, dense_output=True) + intercept
         return r2_score(Y, pred, sample_weight=sw)

@@ -40,7 +40,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 
 from skgd import HingeSVM, SGDLinearRegressor, SGDLogisticClassifier
 
@@ -430,6 +430,8 @@ def test_every_input_fits_or_raises_a_clear_error(Estimator, data):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
+            # (an undefined validation score: a NaN that never stops a fit)
+            warnings.simplefilter("error", UndefinedMetricWarning)
             warnings.simplefilter("ignore", ConvergenceWarning)
             event(f"{case[5]} input: {run_case(Estimator, case)}")
     finally:

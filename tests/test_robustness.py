@@ -313,6 +313,20 @@ def test_early_stopping_on_too_few_rows_names_the_parameter():
             est.fit(X, X[:, 0], sample_weight=sw)
 
 
+def test_early_stopping_r2_on_one_held_out_row_names_the_parameter():
+    """Was: R^2 of one held-out row is NaN (scikit-learn's
+    UndefinedMetricWarning every epoch) and a NaN score never stopped the
+    fit. Two held-out rows fit without the warning."""
+    X = np.random.RandomState(0).normal(size=(20, 2))
+    est = SGDLinearRegressor(early_stopping=True, validation_fraction=0.05)
+    with pytest.raises(ValueError, match="0.05 of 20 rows holds out 1; raise valid"):
+        est.fit(X, X[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.set_params(validation_fraction=0.1, max_iter=200).fit(X, X[:, 0])
+    assert est.n_iter_ < 200
+
+
 def test_float32_coefficients_beyond_float32_raise():
     """Was: float32 X with y of 1e150 gave coef_ = inf (the float64 optimum
     cast to float32) and a RuntimeWarning."""
