@@ -58,27 +58,25 @@ def validate_input(estimator, X, y="no_validation", **kwargs):
     Some of scikit-learn's messages name no input ("Complex data not
     supported", "could not convert string to float", "Found array with 0
     sample(s)"); they are re-raised, same type, prefixed with the input that
-    fails (X if X alone fails its checks, else y).
+    fails: X's own error if X alone fails its checks, else y's.
     """
-    try:
-        # check_array's finiteness test sums X first: 1e308 + 1e308 or
-        # inf - inf warn there, although the element-wise test that follows
-        # decides correctly.
-        with np.errstate(over="ignore", invalid="ignore"):
+    # check_array's finiteness test sums X first: 1e308 + 1e308 or inf - inf
+    # warn there, although the element-wise test that follows decides
+    # correctly.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
             return validate_data(estimator, X, y, **kwargs)
-    except (ValueError, TypeError) as exc:
-        if name_the_input(exc, "") is exc:
-            raise
-        name = "y"
-        if "inconsistent numbers of samples" in str(exc):
-            name = "X and y"
-        else:
+        except (ValueError, TypeError) as exc:
+            if name_the_input(exc, "") is exc:
+                raise
+            if "inconsistent numbers of samples" in str(exc):
+                raise name_the_input(exc, "X and y") from exc
             x_kwargs = {k: kwargs[k] for k in VALIDATE_X if k in kwargs}
             try:
                 check_array(X, input_name="X", **x_kwargs)
-            except (ValueError, TypeError):
-                name = "X"
-        raise name_the_input(exc, name) from exc
+            except (ValueError, TypeError) as x_exc:  # X's own fault first
+                raise name_the_input(x_exc, "X") from exc
+            raise name_the_input(exc, "y") from exc
 
 
 COMMON_PARAMETERS_DOC = """alpha : float, default=1e-4

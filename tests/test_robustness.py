@@ -231,6 +231,13 @@ def test_errors_name_the_input_y_and_classes():
         SGDLinearRegressor().fit(X, np.array(["a"] * 4, dtype=object))
     with pytest.raises(ValueError, match="Invalid X and y: .* inconsistent numbers"):
         SGDLinearRegressor().fit(X, np.ones(3))
+    # Both wrong: X's own error (was "Invalid X" on y's string conversion,
+    # with a RuntimeWarning from inf - inf in X; found by the long fuzz run)
+    bad_X = np.array([[np.inf], [-np.inf]], dtype=np.float16)
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        fits_without_runtime_warnings(
+            SGDLinearRegressor(), bad_X, np.array(["a"] * 2, dtype=object)
+        )
     mixed = np.array(["a", 1, "a", 1], dtype=object)  # was: '<' not supported ...
     with pytest.raises(TypeError, match=r"y mixes labels of different types"):
         SGDLogisticClassifier().fit(X, mixed)
