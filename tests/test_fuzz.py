@@ -21,9 +21,10 @@ Every case is classified before it runs:
   ``early_stopping`` on a few
   rows): a fit as for "good", or a clear error as for "bad".
 
-Anything else fails: another exception type (including a RuntimeWarning,
-turned into an error here), NaN coefficients, a crash or a hang (each case
-runs under a faulthandler watchdog that aborts with a traceback).
+Anything else fails: another exception type (including a RuntimeWarning
+or scikit-learn's UndefinedMetricWarning, turned into errors here), NaN
+coefficients, a crash or a hang (each case runs under a faulthandler
+watchdog that aborts with a traceback).
 
 Profiles (``SKGD_FUZZ_PROFILE``): "ci" (default) runs 100 cases per
 estimator, derandomized so that every run tries the same cases; "long"
