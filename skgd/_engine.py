@@ -206,12 +206,26 @@ def step_size(
     -------
     eta0 : float
     intercept_scale : float
+
+    Raises
+    ------
+    ValueError
+        If an adaptive rule's step overflows: y's spread next to X's values
+        puts the coefficients beyond float64 too.
     """
     if eta0 != "auto":
         return float(eta0), 1.0
     if solver in ADAPTIVE_STEP:
-        step = ADAPTIVE_STEP[solver] * target_scale / (norms.mean_l1 + fit_intercept)
-        return step, 1.0
+        m = norms.mean_l1 + fit_intercept
+        with np.errstate(over="ignore"):
+            step = ADAPTIVE_STEP[solver] * target_scale / m
+        if m > 0 and not np.isfinite(step):  # (m = 0: the caller's case)
+            raise ValueError(
+                f"The spread of y ({target_scale:.3g}) is too large next to the "
+                f"values of X (mean row L1 norm {norms.mean_l1:.3g}): the first "
+                "step and the coefficients would overflow. Scale X or y."
+            )
+        return float(step), 1.0
     sigma2 = max(1.0, norms.mean_sq) if fit_intercept else 0.0
     L = CURVATURE[loss] * (norms.max_sq + sigma2) + alpha
     damping = (1.0 - momentum) if stochastic else 1.0

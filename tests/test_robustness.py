@@ -305,6 +305,18 @@ def test_zero_curvature_gets_a_finite_step(solver):
     assert est.eta0_ == 1.0 and np.all(est.coef_ == 0)
 
 
+def test_adaptive_step_beyond_float64_raises():
+    """Was: X of 1e-300 with y of 1e10 made Adam's automatic first step
+    overflow (a RuntimeWarning, eta0 = inf); found by the long fuzz run."""
+    X = np.array([[1.8e-300], [4.0e-301]])
+    with pytest.raises(ValueError, match="spread of y .* values of X .* Scale"):
+        fits_without_runtime_warnings(
+            SGDLinearRegressor(solver="adam", fit_intercept=False),
+            X,
+            np.array([1.9e10, -9.8e9]),
+        )
+
+
 def test_early_stopping_on_too_few_rows_names_the_parameter():
     est = SGDLinearRegressor(solver="adam", early_stopping=True)
     with pytest.raises(ValueError, match="early_stopping cannot hold out"):
