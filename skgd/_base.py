@@ -494,6 +494,11 @@ class BaseSGD(BaseEstimator):
         """The scale of a decision value, for the adaptive rules' eta0."""
         return 1.0
 
+    def _objective_scale(self, Y, sw):
+        """A row's objective at the start, at most (0: unknown), from which
+        the divergence test counts its millionfold growth."""
+        return 0.0
+
     def _state_fits(self, n_features, n_outputs, solver):
         theta = getattr(self, "_theta", None)
         return (
@@ -580,6 +585,7 @@ class BaseSGD(BaseEstimator):
             average_start=average_start,
             intercept_scale=intercept_scale,
             max_norm=np.inf if self.max_norm is None else float(self.max_norm),
+            objective_scale=self._objective_scale(Y, sw),
             epoch_hook=hook,
         )  # fmt: skip
         if result["status"] == "diverged":

@@ -113,14 +113,29 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
         # offset of y (e.g. load_diabetes, y ~ 150).
         return np.average(Y, axis=0, weights=sw)
 
-    def _target_scale(self, Y, sw):
-        # The spread of y (about its mean with an intercept, about 0 without):
-        # the coefficients scale with it, and so should the adaptive steps.
+    def _squared_offsets(self, Y, sw):
+        # (Y - c)^2 about the intercept a fresh fit starts from (0 without).
         centre = self._initial_intercept(Y, sw) if self.fit_intercept else 0.0
         with np.errstate(over="ignore", invalid="ignore"):
-            spread = np.average(np.mean((Y - centre) ** 2, axis=1), weights=sw)
+            return (Y - centre) ** 2
+
+    def _target_scale(self, Y, sw):
+        # The spread of y: the coefficients scale with it, and so should the
+        # adaptive steps.
+        squares = self._squared_offsets(Y, sw)
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = np.average(np.mean(squares, axis=1), weights=sw)
         scale = np.sqrt(spread)
         return scale if 0 < scale < np.inf else 1.0
+
+    def _objective_scale(self, Y, sw):
+        # The largest row loss of W = 0: with a batch of one row, the first
+        # batch's objective may be a millionth of a far-out row's (a fit of
+        # y ~ 1e3 with batch_size=1 stopped as "diverged" in its first epoch).
+        with np.errstate(over="ignore", invalid="ignore"):
+            rows = 0.5 * np.sum(self._squared_offsets(Y, sw), axis=1)[sw > 0]
+        largest = rows.max(initial=0.0)
+        return float(largest) if np.isfinite(largest) else 0.0
 
     def _set_coef(self, coef, intercept):
         self.coef_ = coef.ravel() if self._y_ndim == 1 else coef

@@ -305,6 +305,27 @@ def test_zero_curvature_gets_a_finite_step(solver):
     assert est.eta0_ == 1.0 and np.all(est.coef_ == 0)
 
 
+def test_one_row_batches_far_from_the_first_row_are_not_divergence():
+    """Was: with batch_size=1 the divergence test counted from the first
+    row's loss (4e-3 here) and the second row's (1.8e6 at W = 0) stopped a
+    stable fit as "diverged" in epoch 1; found by the long fuzz run. The
+    test now counts from the largest row loss at the start as well."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 3))
+    X[0] *= 1e-5
+    w = np.array([3000.0, -2000.0, 5000.0])
+    est = SGDLinearRegressor(
+        solver="sgd", fit_intercept=False, batch_size=1, shuffle=False,
+        learning_rate="constant", max_iter=50, tol=None,
+    )  # fmt: skip
+    fits_without_runtime_warnings(est, X, X @ w)
+    np.testing.assert_allclose(est.coef_, w, rtol=5e-3)
+    assert est.loss_curve_[-1] < 1e-3 * est.loss_curve_[0]
+    # A real divergence is still caught in its first epoch.
+    with pytest.raises(ValueError, match="diverged in epoch 1"):
+        est.set_params(eta0=10.0).fit(X, X @ w)
+
+
 def test_adaptive_step_beyond_float64_raises():
     """Was: X of 1e-300 with y of 1e10 made Adam's automatic first step
     overflow (a RuntimeWarning, eta0 = inf); found by the long fuzz run."""

@@ -200,7 +200,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                Py_ssize_t n_iter_no_change, double t_start=0.0,
                Py_ssize_t epoch_start=0, double average_start=-1.0,
                double intercept_scale=1.0, double max_norm=INFINITY,
-               epoch_hook=None):
+               double objective_scale=0.0, epoch_hook=None):
     """Train ``theta = [W.ravel(), b]`` in place for up to ``max_epochs``.
 
     Parameters
@@ -243,6 +243,10 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
         projected iterates); ``inf`` or ``<= 0``: none. The full-batch
         gradient test then measures the projected gradient
         ``W - P(W - G)`` (zero exactly at the KKT points).
+    objective_scale : float
+        A row's objective at the start, at most, if known (else 0): the
+        divergence test counts from it when the first batch's objective
+        per unit weight is smaller (a batch of one row).
     epoch_hook : callable or None
         ``epoch_hook(epoch, objective, eta, t)`` is called with the GIL after
         each epoch. It returns None (go on, monitor the objective), True
@@ -252,12 +256,12 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
     -------
     dict with ``status`` ("max_iter", "converged", "stopped" or
     "diverged": the batch objective became non-finite or grew past 1e6
-    times (1 + its value at the first batch) -- no descent method gets
-    there), ``n_epochs``, ``t``, ``loss_curve`` (objective J per
-    epoch: the weighted mean over the epoch's batches of the batch
-    objective, each taken before the batch's update at the coefficients
-    that predict -- the running average once averaging has started) and
-    ``eta`` (last step size).
+    times (1 + its value at the first batch, or ``objective_scale`` if
+    larger) -- no descent method gets there), ``n_epochs``, ``t``,
+    ``loss_curve`` (objective J per epoch: the weighted mean over the
+    epoch's batches of the batch objective, each taken before the batch's
+    update at the coefficients that predict -- the running average once
+    averaging has started) and ``eta`` (last step size).
     """
     cdef Py_ssize_t n = data.n_samples, d = data.n_features
     cdef Py_ssize_t K = loss.n_outputs, ny = Y.shape[1]
@@ -447,7 +451,7 @@ def run_epochs(Dataset data, Loss loss, Optimizer optimizer,
                     lsum = sums[0] + 0.5 * alpha * s_batch * sq_w
                     lavg = sums[1] + 0.5 * alpha * s_batch * sq_avg
                     if first_objective < 0.0:
-                        first_objective = lsum / s_batch
+                        first_objective = max(lsum / s_batch, objective_scale)
                     # Divergence: a non-finite objective, or one grown a million
                     # times past where this run started.
                     if not isfinite(lsum) or lsum > DIVERGED * (
