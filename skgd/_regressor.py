@@ -27,6 +27,9 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
         **BaseSGD._parameter_constraints,
         "loss": [StrOptions({"squared_error"})],
     }
+    # early_stopping's R^2 is undefined on one row (scikit-learn warns and
+    # returns NaN, and a NaN score never stops the fit).
+    _min_validation_rows = 2
 
     def __init__(
         self,
@@ -140,10 +143,6 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
     def _set_coef(self, coef, intercept):
         self.coef_ = coef.ravel() if self._y_ndim == 1 else coef
         self.intercept_ = intercept
-
-    # R^2 is undefined on one row (scikit-learn warns and returns NaN, and a
-    # NaN score never stops the fit).
-    _min_validation_rows = 2
 
     def _validation_score(self, coef, intercept, X, Y, sw):
         pred = safe_sparse_dot(X, coef.T, dense_output=True) + intercept
