@@ -770,7 +770,13 @@ class BaseSGD(BaseEstimator):
                     return True
             if validation is not None:
                 Xv, Yv, swv = validation
-                with _engine.single_threaded_blas():
+                # Coefficients on their way to diverging may overflow the
+                # score (then -inf, no improvement); the next batch's
+                # objective reports the divergence.
+                with (
+                    _engine.single_threaded_blas(),
+                    np.errstate(over="ignore", invalid="ignore"),
+                ):
                     return -self._validation_score(coef, intercept, Xv, Yv, swv)
             return None
 

@@ -146,4 +146,6 @@ class SGDLinearRegressor(RegressorMixin, BaseSGD):
 
     def _validation_score(self, coef, intercept, X, Y, sw):
         pred = safe_sparse_dot(X, coef.T, dense_output=True) + intercept
+        if not np.all(np.isfinite(pred)):  # (r2_score would raise)
+            return -np.inf
         return r2_score(Y, pred, sample_weight=sw)

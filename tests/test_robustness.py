@@ -326,6 +326,21 @@ def test_one_row_batches_far_from_the_first_row_are_not_divergence():
         est.set_params(eta0=10.0).fit(X, X @ w)
 
 
+@pytest.mark.parametrize("scale", [1e100, 1e300])
+def test_early_stopping_on_a_diverging_fit_reports_the_divergence(scale):
+    """Was: the validation score of the diverging coefficients overflowed
+    (a RuntimeWarning in r2_score, or its "Input contains infinity"
+    ValueError naming no input); found by the long fuzz run."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(11, 1)) * scale
+    est = SGDLinearRegressor(
+        solver="sgd", fit_intercept=False, learning_rate="constant", eta0=1e-3,
+        early_stopping=True, max_iter=3, tol=None, random_state=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="diverged in epoch 2"):
+        fits_without_runtime_warnings(est, X, rng.normal(size=11))
+
+
 def test_adaptive_step_beyond_float64_raises():
     """Was: X of 1e-300 with y of 1e10 made Adam's automatic first step
     overflow (a RuntimeWarning, eta0 = inf); found by the long fuzz run."""
