@@ -52,7 +52,7 @@ cdef class LazyL2:
     cdef int batch
     cdef Py_ssize_t n_cols[2]
     # Per column part (a cache line each): forward's three sums, then
-    # step's two.
+    # step's two, then a sync's two (``_sync_half``).
     cdef double[::1] partial
     cdef Py_ssize_t[::1] bias_coords
     # Per column part, the scratch of a catch-up (see _catch_up).
@@ -72,6 +72,7 @@ cdef class LazyL2:
     cdef inline double* _scratch(self, Py_ssize_t q,
                                  int array) noexcept nogil
     cdef inline double _n_avg(self, double t) noexcept nogil
+    cdef inline double _inv_n(self, double t) noexcept nogil
     cdef void start(self, Optimizer opt, const double* W, const double* avg,
                     double t) noexcept nogil
     cdef void _restart(self) noexcept nogil

@@ -364,6 +364,11 @@ cdef class LazyL2:
         return t - self.average_start if self.averaging and \
             t > self.average_start else 0.0
 
+    cdef inline double _inv_n(self, double t) noexcept nogil:
+        """1 / ``_n_avg(t)``, 0 for none."""
+        cdef double n = self._n_avg(t)
+        return 1.0 / n if n > 0.0 else 0.0
+
     cdef void start(self, Optimizer opt, const double* W, const double* avg,
                     double t) noexcept nogil:
         """Begin at update count t from the flat arrays (W, the rule's state
@@ -446,8 +451,7 @@ cdef class LazyL2:
 
     cdef void _prepare(self, Optimizer opt, double t) noexcept nogil:
         """Set up the catch-ups to update count t."""
-        cdef double n = self._n_avg(t)
-        self.inv_n = 1.0 / n if n > 0.0 else 0.0
+        self.inv_n = self._inv_n(t)
         opt.prepare(t)
 
     cdef void _catch_up(self, Optimizer opt, const Py_ssize_t* cols,
@@ -677,10 +681,9 @@ cdef class LazyL2:
         each record finished in the same loop: their ||W||^2 and the change
         of their ||avg||^2 to part[0] and part[1], their averages and
         stamps updated."""
-        cdef double n = self._n_avg(t)
         cdef RecordFinish f = RecordFinish(
             self.R, self.K, self.off_sum, self.off_avg, self.off_stamp,
-            self.log_a, t, 1.0 / n if n > 0.0 else 0.0, n > 0.0)
+            self.log_a, t, self._inv_n(t), self._n_avg(t) > 0.0)
         if self.K == 1:
             opt.step_records_k1(self.rec, &f, cols, m, eta, t, part)
         else:
